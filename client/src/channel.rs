@@ -1,0 +1,571 @@
+//! The public channel handle: the AMQP methods a client sends, named as in
+//! the spec (`queue_declare`, `basic_publish`, `basic_consume`, ...).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use amqp_wire::*;
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use crate::connection::{unexpected, Connection};
+use crate::consumer::{Consumer, Delivery, GetOk, Returned};
+use crate::driver::{ChannelRoute, Command, ConsumerMsg};
+use crate::error::{Error, Result};
+use crate::options::*;
+use crate::proto::{ChannelRef, Content, Reply};
+
+/// A channel: a lightweight session multiplexed on a connection. Cheap to
+/// clone; when the last clone (and every consumer and delivery of it) is
+/// dropped, the channel is closed.
+#[derive(Clone)]
+pub struct Channel {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connection: Connection,
+    channel: ChannelRef,
+    route: Arc<ChannelRoute>,
+    returns: Mutex<mpsc::UnboundedReceiver<Content>>,
+    confirms: AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.route.closed.get().is_none() {
+            let (reply, _) = oneshot::channel();
+            // Best effort: a full or closed command queue means the
+            // connection is busy or gone, and the channel goes with it.
+            let _ = self.connection.commands.try_send(Command::CloseChannel {
+                channel: self.channel,
+                reply,
+            });
+        }
+    }
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("id", &self.inner.channel.id)
+            .field("closed", &self.inner.route.closed.get())
+            .finish()
+    }
+}
+
+/// Waits for the broker's confirm of one publish (see [`Channel::confirm_select`]).
+#[derive(Debug)]
+#[must_use = "a confirm means nothing until awaited; drop it if you don't need it"]
+pub struct PublishConfirm {
+    rx: Option<oneshot::Receiver<Result<Reply>>>,
+    connection: Connection,
+}
+
+impl PublishConfirm {
+    /// Ok when the broker acked the message (it is routed and, for a
+    /// persistent message in a durable queue, on disk); `Err(Nacked)` when
+    /// it refused it. Without confirm mode this returns Ok at once.
+    pub async fn wait(self) -> Result<()> {
+        let Some(rx) = self.rx else {
+            return Ok(());
+        };
+        match rx.await.map_err(|_| self.connection.gone())?? {
+            Reply::Confirmed(true) | Reply::Done => Ok(()),
+            Reply::Confirmed(false) => Err(Error::Nacked),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+impl Channel {
+    pub(crate) fn new(
+        connection: Connection,
+        channel: ChannelRef,
+        route: Arc<ChannelRoute>,
+        returns: mpsc::UnboundedReceiver<Content>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                connection,
+                channel,
+                route,
+                returns: Mutex::new(returns),
+                confirms: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The channel number.
+    pub fn id(&self) -> u16 {
+        self.inner.channel.id
+    }
+
+    /// The connection this channel is on.
+    pub fn connection(&self) -> &Connection {
+        &self.inner.connection
+    }
+
+    /// Why the channel closed, once it has.
+    pub fn error(&self) -> Option<Error> {
+        self.inner.route.closed.get().cloned()
+    }
+
+    /// Sends a synchronous method and waits for its reply method.
+    async fn call(&self, method: Method) -> Result<Method> {
+        let channel = self.inner.channel;
+        match self
+            .inner
+            .connection
+            .request(|reply| Command::Call {
+                channel,
+                method,
+                reply: Some(reply),
+            })
+            .await?
+        {
+            Reply::Method(m) => Ok(m),
+            Reply::Done => Ok(Method::ChannelCloseOk(ChannelCloseOk {})),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sends a method that has no reply (acks, rejects, ...).
+    async fn cast(&self, method: Method) -> Result<()> {
+        // The driver drops a reply-less method for a closed channel without a
+        // word: say so here, or an ack that was never sent would look done.
+        if let Some(e) = self.inner.route.closed.get() {
+            return Err(e.clone());
+        }
+        self.inner
+            .connection
+            .send(Command::Call {
+                channel: self.inner.channel,
+                method,
+                reply: None,
+            })
+            .await
+    }
+
+    // ===== queue =====
+
+    /// queue.declare: creates the queue (an empty name asks the broker for
+    /// one) or checks it; returns its name and counts.
+    pub async fn queue_declare(
+        &self,
+        queue: &str,
+        options: QueueDeclareOptions,
+        arguments: FieldTable,
+    ) -> Result<QueueDeclareOk> {
+        let method = QueueDeclare {
+            ticket: 0,
+            queue: queue.into(),
+            passive: options.passive,
+            durable: options.durable,
+            exclusive: options.exclusive,
+            auto_delete: options.auto_delete,
+            nowait: options.nowait,
+            arguments,
+        };
+        match self.call(method.into()).await? {
+            Method::QueueDeclareOk(ok) => Ok(ok),
+            _ if options.nowait => Ok(QueueDeclareOk {
+                queue: queue.into(),
+                ..Default::default()
+            }),
+            other => Err(unexpected(Reply::Method(other))),
+        }
+    }
+
+    /// queue.delete; returns how many messages were deleted with it.
+    pub async fn queue_delete(&self, queue: &str, options: QueueDeleteOptions) -> Result<u32> {
+        let method = QueueDelete {
+            ticket: 0,
+            queue: queue.into(),
+            if_unused: options.if_unused,
+            if_empty: options.if_empty,
+            nowait: options.nowait,
+        };
+        match self.call(method.into()).await? {
+            Method::QueueDeleteOk(ok) => Ok(ok.message_count),
+            _ => Ok(0),
+        }
+    }
+
+    /// queue.purge; returns how many messages were purged.
+    pub async fn queue_purge(&self, queue: &str) -> Result<u32> {
+        let method = QueuePurge {
+            queue: queue.into(),
+            ..Default::default()
+        };
+        match self.call(method.into()).await? {
+            Method::QueuePurgeOk(ok) => Ok(ok.message_count),
+            other => Err(unexpected(Reply::Method(other))),
+        }
+    }
+
+    /// queue.bind: routes messages from `exchange` with `routing_key` to `queue`.
+    pub async fn queue_bind(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<()> {
+        let method = QueueBind {
+            ticket: 0,
+            queue: queue.into(),
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            nowait: false,
+            arguments,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    /// queue.unbind: removes a binding.
+    pub async fn queue_unbind(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<()> {
+        let method = QueueUnbind {
+            ticket: 0,
+            queue: queue.into(),
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            arguments,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    // ===== exchange =====
+
+    /// exchange.declare with a type such as `direct`, `fanout`, `topic`, `headers`.
+    pub async fn exchange_declare(
+        &self,
+        exchange: &str,
+        kind: &str,
+        options: ExchangeDeclareOptions,
+        arguments: FieldTable,
+    ) -> Result<()> {
+        let method = ExchangeDeclare {
+            ticket: 0,
+            exchange: exchange.into(),
+            r#type: kind.into(),
+            passive: options.passive,
+            durable: options.durable,
+            auto_delete: options.auto_delete,
+            internal: options.internal,
+            nowait: options.nowait,
+            arguments,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    /// exchange.delete.
+    pub async fn exchange_delete(&self, exchange: &str, if_unused: bool) -> Result<()> {
+        let method = ExchangeDelete {
+            ticket: 0,
+            exchange: exchange.into(),
+            if_unused,
+            nowait: false,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    /// exchange.bind: routes from `source` to the `destination` exchange.
+    pub async fn exchange_bind(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<()> {
+        let method = ExchangeBind {
+            ticket: 0,
+            destination: destination.into(),
+            source: source.into(),
+            routing_key: routing_key.into(),
+            nowait: false,
+            arguments,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    /// exchange.unbind.
+    pub async fn exchange_unbind(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<()> {
+        let method = ExchangeUnbind {
+            ticket: 0,
+            destination: destination.into(),
+            source: source.into(),
+            routing_key: routing_key.into(),
+            nowait: false,
+            arguments,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    // ===== basic =====
+
+    /// basic.qos: at most `prefetch_count` unacked deliveries (0 = no limit)
+    /// per consumer, or per channel with `global`.
+    pub async fn basic_qos(&self, prefetch_count: u16, global: bool) -> Result<()> {
+        let method = BasicQos {
+            prefetch_size: 0,
+            prefetch_count,
+            global,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    /// confirm.select: from now on the broker acks or nacks every publish,
+    /// and [`PublishConfirm::wait`] tells which.
+    pub async fn confirm_select(&self) -> Result<()> {
+        self.inner.confirms.store(true, Ordering::Release);
+        self.call(ConfirmSelect { nowait: false }.into())
+            .await
+            .map(drop)
+    }
+
+    /// basic.publish: sends a message, split into frames of at most
+    /// frame_max - 8 octets. Returns once the frames are queued (it does not
+    /// wait for the broker); in confirm mode the returned [`PublishConfirm`]
+    /// waits for the broker's ack. While the broker has flow off for the
+    /// channel (channel.flow), this waits until it is back on.
+    pub async fn basic_publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        options: BasicPublishOptions,
+        properties: BasicProperties,
+        body: impl Into<Bytes>,
+    ) -> Result<PublishConfirm> {
+        if !*self.inner.route.flow.borrow() {
+            let mut flow = self.inner.route.flow.subscribe();
+            let _ = flow.wait_for(|active| *active).await;
+        }
+        if let Some(e) = self.inner.route.closed.get() {
+            return Err(e.clone());
+        }
+        let method = BasicPublish {
+            ticket: 0,
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            mandatory: options.mandatory,
+            immediate: options.immediate,
+        }
+        .into();
+        let (reply, rx) = if self.inner.confirms.load(Ordering::Acquire) {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        self.inner
+            .connection
+            .send(Command::Publish {
+                channel: self.inner.channel,
+                method,
+                properties,
+                body: body.into(),
+                reply,
+            })
+            .await?;
+        Ok(PublishConfirm {
+            rx,
+            connection: self.inner.connection.clone(),
+        })
+    }
+
+    /// basic.consume: starts a consumer; deliveries come from
+    /// [`Consumer::next`]. An empty `consumer_tag` lets the broker pick one.
+    ///
+    /// Deliveries wait in an unbounded queue per consumer, so a slow
+    /// consumer never stalls the connection: set a prefetch with
+    /// [`Channel::basic_qos`] to bound it. Without one (or with `no_ack`)
+    /// the broker sends as fast as it can and the queue can grow without
+    /// limit.
+    pub async fn basic_consume(
+        &self,
+        queue: &str,
+        consumer_tag: &str,
+        options: BasicConsumeOptions,
+        arguments: FieldTable,
+    ) -> Result<Consumer> {
+        if options.nowait && consumer_tag.is_empty() {
+            return Err(Error::InvalidUse("a nowait consumer needs a consumer tag"));
+        }
+        let method = BasicConsume {
+            ticket: 0,
+            queue: queue.into(),
+            consumer_tag: consumer_tag.into(),
+            no_local: options.no_local,
+            no_ack: options.no_ack,
+            exclusive: options.exclusive,
+            nowait: options.nowait,
+            arguments,
+        }
+        .into();
+        let (deliveries, rx) = mpsc::unbounded_channel();
+        let channel = self.inner.channel;
+        let reply = self
+            .inner
+            .connection
+            .request(|reply| Command::Consume {
+                channel,
+                method,
+                reply,
+                tag: consumer_tag.into(),
+                deliveries,
+            })
+            .await?;
+        let tag = match reply {
+            Reply::Method(Method::BasicConsumeOk(ok)) => ok.consumer_tag,
+            Reply::Done => consumer_tag.into(),
+            other => return Err(unexpected(other)),
+        };
+        Ok(Consumer::new(self.clone(), tag, rx))
+    }
+
+    /// basic.cancel: ends a consumer; its [`Consumer::next`] then returns
+    /// `None` after the deliveries already received.
+    pub async fn basic_cancel(&self, consumer_tag: &str) -> Result<()> {
+        let method = BasicCancel {
+            consumer_tag: consumer_tag.into(),
+            nowait: false,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    /// basic.ack: acknowledges a delivery (and all before it with `multiple`).
+    pub async fn basic_ack(&self, delivery_tag: u64, multiple: bool) -> Result<()> {
+        self.cast(
+            BasicAck {
+                delivery_tag,
+                multiple,
+            }
+            .into(),
+        )
+        .await
+    }
+
+    /// basic.nack: refuses deliveries, requeueing or dropping (dead-lettering) them.
+    pub async fn basic_nack(&self, delivery_tag: u64, multiple: bool, requeue: bool) -> Result<()> {
+        self.cast(
+            BasicNack {
+                delivery_tag,
+                multiple,
+                requeue,
+            }
+            .into(),
+        )
+        .await
+    }
+
+    /// basic.reject: refuses one delivery.
+    pub async fn basic_reject(&self, delivery_tag: u64, requeue: bool) -> Result<()> {
+        self.cast(
+            BasicReject {
+                delivery_tag,
+                requeue,
+            }
+            .into(),
+        )
+        .await
+    }
+
+    /// basic.get: fetches one message, or `None` if the queue is empty.
+    pub async fn basic_get(&self, queue: &str, no_ack: bool) -> Result<Option<GetOk>> {
+        let method = BasicGet {
+            ticket: 0,
+            queue: queue.into(),
+            no_ack,
+        }
+        .into();
+        let channel = self.inner.channel;
+        match self
+            .inner
+            .connection
+            .request(|reply| Command::Call {
+                channel,
+                method,
+                reply: Some(reply),
+            })
+            .await?
+        {
+            Reply::Got(None) => Ok(None),
+            Reply::Got(Some(content)) => Ok(GetOk::from_content(*content, self.clone())),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// basic.recover: asks the broker to redeliver every unacked message.
+    pub async fn basic_recover(&self, requeue: bool) -> Result<()> {
+        self.call(BasicRecover { requeue }.into()).await.map(drop)
+    }
+
+    /// The next message the broker returned (basic.return: a mandatory
+    /// publish no queue took), waiting for one.
+    pub async fn next_return(&self) -> Option<Returned> {
+        let content = self.inner.returns.lock().await.recv().await?;
+        Returned::from_content(content)
+    }
+
+    // ===== tx, channel =====
+
+    /// tx.select: transactions on this channel.
+    pub async fn tx_select(&self) -> Result<()> {
+        self.call(TxSelect {}.into()).await.map(drop)
+    }
+
+    /// tx.commit.
+    pub async fn tx_commit(&self) -> Result<()> {
+        self.call(TxCommit {}.into()).await.map(drop)
+    }
+
+    /// tx.rollback.
+    pub async fn tx_rollback(&self) -> Result<()> {
+        self.call(TxRollback {}.into()).await.map(drop)
+    }
+
+    /// channel.flow: asks the broker to pause (false) or resume deliveries.
+    pub async fn channel_flow(&self, active: bool) -> Result<()> {
+        self.call(ChannelFlow { active }.into()).await.map(drop)
+    }
+
+    /// channel.close: closes the channel and waits for close-ok.
+    pub async fn close(&self) -> Result<()> {
+        let channel = self.inner.channel;
+        self.inner
+            .connection
+            .request(|reply| Command::CloseChannel { channel, reply })
+            .await?;
+        // The driver records why the channel closed just after it answers;
+        // record it now, so calls made as soon as this returns see it.
+        let _ = self.inner.route.closed.set(Error::ChannelClosedByClient);
+        Ok(())
+    }
+
+    pub(crate) fn consumer_ended(&self) -> Option<Error> {
+        self.inner.route.closed.get().cloned()
+    }
+}
+
+impl ConsumerMsg {
+    pub(crate) fn into_delivery(self, channel: &Channel) -> Option<Result<Delivery>> {
+        match self {
+            Self::Delivery(content) => Delivery::from_content(content, channel.clone()).map(Ok),
+            Self::End(None) => None,
+            Self::End(Some(e)) => Some(Err(e)),
+        }
+    }
+}

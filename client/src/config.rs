@@ -1,0 +1,472 @@
+//! Connection settings: RabbitMQ's URI format and a builder for the same.
+//!
+//! ```text
+//! amqp://user:password@host:port/vhost?heartbeat=10&frame_max=131072&channel_max=2047&connection_timeout=5000
+//! ```
+//! Every part is optional: `amqp://` alone is guest/guest at localhost:5672,
+//! vhost `/`. User, password, host and vhost are percent-decoded (`%2f` is
+//! `/`). `heartbeat` is in seconds (0 takes the broker's value, `off`
+//! disables heartbeats), `connection_timeout` in milliseconds.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use amqp_wire::{DEFAULT_FRAME_MAX, FRAME_MIN_SIZE};
+
+use crate::error::{Error, Result};
+use crate::tap::FrameTap;
+
+/// RabbitMQ's default port for AMQP over TCP.
+pub const DEFAULT_PORT: u16 = 5672;
+
+/// The channel_max we ask for by default: RabbitMQ's own default.
+pub const DEFAULT_CHANNEL_MAX: u16 = 2047;
+
+/// How long `connect` may take by default, TCP and handshake included.
+pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The heartbeat the client asks for in `connection.tune-ok`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Heartbeat {
+    /// Take the broker's proposal (RabbitMQ's default is 60 s).
+    #[default]
+    BrokerDefault,
+    /// At most this many seconds: the lower of ours and the broker's.
+    Secs(u16),
+    /// No heartbeats at all: tune-ok answers 0. A dead peer is then
+    /// noticed only by TCP.
+    Disabled,
+}
+
+/// The SASL mechanism used to log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SaslMechanism {
+    /// `PLAIN` (RFC 4616): `\0user\0password`.
+    #[default]
+    Plain,
+    /// `AMQPLAIN`: a field table with LOGIN and PASSWORD (RabbitMQ's own).
+    AmqPlain,
+}
+
+impl SaslMechanism {
+    /// The mechanism's name as the broker lists it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "PLAIN",
+            Self::AmqPlain => "AMQPLAIN",
+        }
+    }
+}
+
+/// Everything needed to open a connection. Build it from a URI with
+/// [`ConnectionConfig::from_uri`] or field by field with the `with_*` methods.
+///
+/// Its `Debug` output never shows the password.
+#[derive(Clone)]
+pub struct ConnectionConfig {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Virtual host.
+    pub vhost: String,
+    /// User name.
+    pub username: String,
+    pub(crate) password: String,
+    /// The highest channel number we ask for; 0 takes the broker's limit.
+    pub channel_max: u16,
+    /// The largest frame we ask for; 0 takes the broker's limit; else at least 4096.
+    pub frame_max: u32,
+    /// The heartbeat we ask for.
+    pub heartbeat: Heartbeat,
+    /// Limit for TCP connect plus the AMQP handshake.
+    pub connection_timeout: Duration,
+    /// Shown as `connection_name` in RabbitMQ's management tools.
+    pub connection_name: Option<String>,
+    /// The SASL mechanism to log in with.
+    pub mechanism: SaslMechanism,
+    /// Called for every frame sent and received (see [`FrameTap`]).
+    pub tap: Option<Arc<dyn FrameTap>>,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: DEFAULT_PORT,
+            vhost: "/".into(),
+            username: "guest".into(),
+            password: "guest".into(),
+            channel_max: DEFAULT_CHANNEL_MAX,
+            frame_max: DEFAULT_FRAME_MAX,
+            heartbeat: Heartbeat::BrokerDefault,
+            connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
+            connection_name: None,
+            mechanism: SaslMechanism::Plain,
+            tap: None,
+        }
+    }
+}
+
+impl fmt::Debug for ConnectionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("vhost", &self.vhost)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("channel_max", &self.channel_max)
+            .field("frame_max", &self.frame_max)
+            .field("heartbeat", &self.heartbeat)
+            .field("connection_timeout", &self.connection_timeout)
+            .field("connection_name", &self.connection_name)
+            .field("mechanism", &self.mechanism)
+            .field("tap", &self.tap.is_some())
+            .finish()
+    }
+}
+
+impl fmt::Display for ConnectionConfig {
+    /// The URI without the password: `amqp://guest@localhost:5672/%2f`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "amqp://{}@{}:{}/{}",
+            percent_encode(&self.username),
+            self.host,
+            self.port,
+            percent_encode(&self.vhost)
+        )
+    }
+}
+
+impl ConnectionConfig {
+    /// Parses RabbitMQ's URI format (see the module docs). An error names
+    /// the part that is wrong.
+    pub fn from_uri(uri: &str) -> Result<Self> {
+        let bad = |part: &'static str, reason: String| Error::InvalidUri { part, reason };
+        let rest = match uri.split_once("://") {
+            Some(("amqp", rest)) => rest,
+            Some(("amqps", _)) => {
+                return Err(bad("scheme", "amqps (TLS) is not supported yet".into()))
+            }
+            Some((other, _)) => return Err(bad("scheme", format!("expected amqp, got {other:?}"))),
+            None => return Err(bad("scheme", "missing \"amqp://\"".into())),
+        };
+        let mut config = Self::default();
+        let (rest, query) = match rest.split_once('?') {
+            Some((r, q)) => (r, Some(q)),
+            None => (rest, None),
+        };
+        let (authority, path) = match rest.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (rest, None),
+        };
+        let host_port = match authority.rsplit_once('@') {
+            Some((userinfo, host_port)) => {
+                let (user, pass) = match userinfo.split_once(':') {
+                    Some((u, p)) => (u, Some(p)),
+                    None => (userinfo, None),
+                };
+                config.username = percent_decode(user).map_err(|reason| bad("user", reason))?;
+                if let Some(pass) = pass {
+                    // The reason never echoes the password itself.
+                    config.password = percent_decode(pass)
+                        .map_err(|_| bad("password", "invalid percent-encoding".into()))?;
+                }
+                host_port
+            }
+            None => authority,
+        };
+        let (host, port) = split_host_port(host_port).map_err(|(part, r)| bad(part, r))?;
+        if !host.is_empty() {
+            config.host = percent_decode(host).map_err(|reason| bad("host", reason))?;
+        }
+        if let Some(port) = port {
+            config.port = port;
+        }
+        if let Some(path) = path.filter(|p| !p.is_empty()) {
+            if path.contains('/') {
+                return Err(bad("vhost", format!("{path:?} has a '/'; write it as %2f")));
+            }
+            config.vhost = percent_decode(path).map_err(|reason| bad("vhost", reason))?;
+        }
+        for pair in query
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .filter(|p| !p.is_empty())
+        {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let number = |part| {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| bad(part, format!("{value:?} is not a number")))
+            };
+            match key {
+                "heartbeat" => {
+                    config.heartbeat = match value {
+                        "off" | "none" => Heartbeat::Disabled,
+                        _ => match u16::try_from(number("heartbeat")?) {
+                            Ok(0) => Heartbeat::BrokerDefault,
+                            Ok(secs) => Heartbeat::Secs(secs),
+                            Err(_) => return Err(bad("heartbeat", "over 65535 s".into())),
+                        },
+                    }
+                }
+                "frame_max" => {
+                    let v = u32::try_from(number("frame_max")?)
+                        .map_err(|_| bad("frame_max", "over 4 GiB".into()))?;
+                    if v != 0 && v < FRAME_MIN_SIZE {
+                        return Err(bad("frame_max", format!("{v} is below 4096")));
+                    }
+                    config.frame_max = v;
+                }
+                "channel_max" => {
+                    config.channel_max = u16::try_from(number("channel_max")?)
+                        .map_err(|_| bad("channel_max", "over 65535".into()))?;
+                }
+                "connection_timeout" => {
+                    config.connection_timeout =
+                        Duration::from_millis(number("connection_timeout")?);
+                }
+                // Known to RabbitMQ's URI spec but meaningless without TLS
+                // or for this client: accepted and ignored.
+                "auth_mechanism" => {
+                    config.mechanism = match value {
+                        "plain" | "PLAIN" => SaslMechanism::Plain,
+                        "amqplain" | "AMQPLAIN" => SaslMechanism::AmqPlain,
+                        other => {
+                            return Err(bad("auth_mechanism", format!("{other:?} unsupported")))
+                        }
+                    }
+                }
+                other => {
+                    return Err(bad("query", format!("unknown parameter {other:?}")));
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// Sets user name and password.
+    pub fn with_credentials(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.username = username.into();
+        self.password = password.into();
+        self
+    }
+    /// Sets host and port.
+    pub fn with_address(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.host = host.into();
+        self.port = port;
+        self
+    }
+    /// Sets the virtual host.
+    pub fn with_vhost(mut self, vhost: impl Into<String>) -> Self {
+        self.vhost = vhost.into();
+        self
+    }
+    /// Sets the heartbeat we ask for.
+    pub fn with_heartbeat(mut self, heartbeat: Heartbeat) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+    /// Sets the frame_max we ask for (0 = the broker's; else raised to 4096 at least).
+    pub fn with_frame_max(mut self, frame_max: u32) -> Self {
+        self.frame_max = if frame_max == 0 {
+            0
+        } else {
+            frame_max.max(FRAME_MIN_SIZE)
+        };
+        self
+    }
+    /// Sets the channel_max we ask for (0 = the broker's).
+    pub fn with_channel_max(mut self, channel_max: u16) -> Self {
+        self.channel_max = channel_max;
+        self
+    }
+    /// Sets the limit for TCP connect plus handshake.
+    pub fn with_connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+    /// Sets the `connection_name` client property.
+    pub fn with_connection_name(mut self, name: impl Into<String>) -> Self {
+        self.connection_name = Some(name.into());
+        self
+    }
+    /// Sets the SASL mechanism.
+    pub fn with_mechanism(mut self, mechanism: SaslMechanism) -> Self {
+        self.mechanism = mechanism;
+        self
+    }
+    /// Installs a frame tap that sees every frame sent and received.
+    pub fn with_tap(mut self, tap: Arc<dyn FrameTap>) -> Self {
+        self.tap = Some(tap);
+        self
+    }
+}
+
+fn split_host_port(s: &str) -> Result<(&str, Option<u16>), (&'static str, String)> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        // IPv6 literal: [::1]:5672
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or(("host", format!("unclosed '[' in {s:?}")))?;
+        match after {
+            "" => (host, None),
+            p => (
+                host,
+                Some(
+                    p.strip_prefix(':')
+                        .ok_or(("port", format!("{p:?} after ']'")))?,
+                ),
+            ),
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    let port = match port {
+        None | Some("") => None,
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or(("port", format!("{p:?} is not a port number")))?,
+        ),
+    };
+    Ok((host, port))
+}
+
+fn percent_decode(s: &str) -> std::result::Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad percent-escape at byte {i}"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "not UTF-8 after percent-decoding".into())
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02x}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_from_a_bare_uri() {
+        let c = ConnectionConfig::from_uri("amqp://").unwrap();
+        assert_eq!(
+            (
+                c.host.as_str(),
+                c.port,
+                c.vhost.as_str(),
+                c.username.as_str(),
+                c.password.as_str()
+            ),
+            ("localhost", 5672, "/", "guest", "guest")
+        );
+    }
+
+    #[test]
+    fn full_uri_with_percent_decoding_and_query() {
+        let c = ConnectionConfig::from_uri(
+            "amqp://us%40er:p%3Ass@rabbit.example:5673/%2fprod?heartbeat=10&frame_max=4096&channel_max=16&connection_timeout=2500",
+        )
+        .unwrap();
+        assert_eq!(c.username, "us@er");
+        assert_eq!(c.password, "p:ss");
+        assert_eq!(c.host, "rabbit.example");
+        assert_eq!(c.port, 5673);
+        assert_eq!(c.vhost, "/prod");
+        assert_eq!(c.heartbeat, Heartbeat::Secs(10));
+        assert_eq!(c.frame_max, 4096);
+        assert_eq!(c.channel_max, 16);
+        assert_eq!(c.connection_timeout, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn vhost_percent_2f_is_slash_and_empty_path_is_default() {
+        assert_eq!(
+            ConnectionConfig::from_uri("amqp://h/%2f").unwrap().vhost,
+            "/"
+        );
+        assert_eq!(ConnectionConfig::from_uri("amqp://h/").unwrap().vhost, "/");
+        assert_eq!(
+            ConnectionConfig::from_uri("amqp://h/dev").unwrap().vhost,
+            "dev"
+        );
+    }
+
+    #[test]
+    fn ipv6_host() {
+        let c = ConnectionConfig::from_uri("amqp://[::1]:5999").unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("::1", 5999));
+    }
+
+    #[test]
+    fn heartbeat_off_disables_and_zero_takes_the_brokers() {
+        let off = ConnectionConfig::from_uri("amqp://h?heartbeat=off").unwrap();
+        assert_eq!(off.heartbeat, Heartbeat::Disabled);
+        let zero = ConnectionConfig::from_uri("amqp://h?heartbeat=0").unwrap();
+        assert_eq!(zero.heartbeat, Heartbeat::BrokerDefault);
+    }
+
+    #[test]
+    fn errors_name_the_wrong_part() {
+        let part = |uri| match ConnectionConfig::from_uri(uri) {
+            Err(Error::InvalidUri { part, .. }) => part,
+            other => panic!("{uri}: {other:?}"),
+        };
+        assert_eq!(part("http://h"), "scheme");
+        assert_eq!(part("localhost:5672"), "scheme");
+        assert_eq!(part("amqp://h:notaport"), "port");
+        assert_eq!(part("amqp://h:0"), "port");
+        assert_eq!(part("amqp://h/a/b"), "vhost");
+        assert_eq!(part("amqp://h/%zz"), "vhost");
+        assert_eq!(part("amqp://h?heartbeat=x"), "heartbeat");
+        assert_eq!(part("amqp://h?frame_max=100"), "frame_max");
+        assert_eq!(part("amqp://h?bogus=1"), "query");
+        assert_eq!(part("amqp://u:%zz@h"), "password");
+        assert_eq!(part("amqps://h"), "scheme");
+    }
+
+    #[test]
+    fn password_never_shows_in_debug_display_or_errors() {
+        let c = ConnectionConfig::from_uri("amqp://bob:s3cr3t@h/v").unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert!(!c.to_string().contains("s3cr3t"));
+        let e = ConnectionConfig::from_uri("amqp://bob:s3cr3t%@h").unwrap_err();
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    }
+}

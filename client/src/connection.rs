@@ -1,0 +1,229 @@
+//! The public connection handle.
+
+use std::sync::Arc;
+
+use amqp_wire::{ConnectionUpdateSecret, FieldTable};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::channel::Channel;
+use crate::config::ConnectionConfig;
+use crate::driver::{ChannelRoute, Command, Driver, ReplyTx, Shared};
+use crate::error::{Error, Result};
+use crate::proto::{Reply, Tuning};
+
+/// How many commands may wait for the driver before senders wait too.
+const COMMAND_QUEUE: usize = 4096;
+
+/// A connection to a broker. Cheap to clone: every clone is a handle onto
+/// the same driver task, which owns the socket.
+///
+/// Dropping the last handle (and every channel) closes the connection
+/// politely; [`Connection::close`] does it and waits for the broker's close-ok.
+#[derive(Clone)]
+pub struct Connection {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.shared.id)
+            .field("error", &self.shared.error.get())
+            .finish()
+    }
+}
+
+/// Connects with a RabbitMQ URI, e.g. `amqp://guest:guest@localhost:5672/%2f`.
+pub async fn connect(uri: &str) -> Result<Connection> {
+    Connection::connect(ConnectionConfig::from_uri(uri)?).await
+}
+
+impl Connection {
+    /// Connects over TCP and performs the handshake, all within
+    /// `config.connection_timeout`.
+    pub async fn connect(config: ConnectionConfig) -> Result<Self> {
+        let timeout = config.connection_timeout;
+        let address = (config.host.clone(), config.port);
+        tokio::time::timeout(timeout, async move {
+            let stream = TcpStream::connect(address).await.map_err(Error::io)?;
+            stream.set_nodelay(true).map_err(Error::io)?;
+            Self::handshake(stream, config).await
+        })
+        .await
+        .map_err(|_| Error::ConnectTimeout(timeout))?
+    }
+
+    /// Performs the handshake over any byte stream (TLS, a proxy, a test
+    /// double), within `config.connection_timeout`.
+    pub async fn connect_stream<S>(stream: S, config: ConnectionConfig) -> Result<Self>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let timeout = config.connection_timeout;
+        tokio::time::timeout(timeout, Self::handshake(stream, config))
+            .await
+            .map_err(|_| Error::ConnectTimeout(timeout))?
+    }
+
+    async fn handshake<S>(stream: S, config: ConnectionConfig) -> Result<Self>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+        let shared = Arc::new(Shared::new());
+        let (opened_tx, opened_rx) = oneshot::channel();
+        let driver = Driver::new(config, rx, shared.clone(), opened_tx);
+        let task = tokio::spawn(driver.run(stream));
+        // If the handshake is abandoned (timeout), stop the driver with it.
+        let mut abort = AbortOnDrop(Some(task.abort_handle()));
+        match opened_rx.await {
+            Ok(Ok(())) => {
+                abort.0 = None;
+                Ok(Self { commands, shared })
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(shared.error.get().cloned().unwrap_or(Error::ClientClosed)),
+        }
+    }
+
+    /// Opens a channel on the lowest free number.
+    pub async fn open_channel(&self) -> Result<Channel> {
+        let (returns_tx, returns_rx) = mpsc::unbounded_channel();
+        let route = Arc::new(ChannelRoute {
+            flow: watch::Sender::new(true),
+            returns: returns_tx,
+            closed: Default::default(),
+        });
+        let reply = self
+            .request(|reply| Command::OpenChannel {
+                reply,
+                route: route.clone(),
+            })
+            .await?;
+        match reply {
+            Reply::ChannelOpened(channel) => {
+                Ok(Channel::new(self.clone(), channel, route, returns_rx))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Closes the connection: connection.close, then waits for close-ok.
+    /// Channels and consumers end with [`Error::ClientClosed`].
+    pub async fn close(&self) -> Result<()> {
+        match self.request(|reply| Command::Close { reply }).await {
+            Ok(_) | Err(Error::ClientClosed) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the credential the connection was opened with
+    /// (connection.update-secret, e.g. for an expiring OAuth token).
+    pub async fn update_secret(&self, new_secret: &str, reason: &str) -> Result<()> {
+        let method = ConnectionUpdateSecret {
+            new_secret: new_secret.into(),
+            reason: reason.into(),
+        }
+        .into();
+        self.request(|reply| Command::ConnectionCall { method, reply })
+            .await
+            .map(drop)
+    }
+
+    /// The limits negotiated with connection.tune.
+    pub fn tuning(&self) -> Tuning {
+        self.shared.opened.get().map(|(t, _)| *t).unwrap_or(Tuning {
+            channel_max: 0,
+            frame_max: amqp_wire::FRAME_MIN_SIZE,
+            heartbeat: 0,
+        })
+    }
+
+    /// The broker's server-properties from connection.start (product,
+    /// version, capabilities, ...).
+    pub fn server_properties(&self) -> FieldTable {
+        self.shared
+            .opened
+            .get()
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default()
+    }
+
+    /// `Some(reason)` while the broker blocks this connection
+    /// (connection.blocked, e.g. on a memory alarm).
+    pub fn blocked(&self) -> Option<String> {
+        self.shared.blocked.borrow().clone()
+    }
+
+    /// Watches connection.blocked / unblocked.
+    pub fn watch_blocked(&self) -> watch::Receiver<Option<String>> {
+        self.shared.blocked.subscribe()
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn error(&self) -> Option<Error> {
+        self.shared.error.get().cloned()
+    }
+
+    /// True until the connection ends.
+    pub fn is_open(&self) -> bool {
+        self.shared.error.get().is_none()
+    }
+
+    /// Waits until the connection ends, and says why.
+    pub async fn closed(&self) -> Error {
+        let mut closed = self.shared.closed.subscribe();
+        let _ = closed.wait_for(|c| *c).await;
+        self.shared
+            .error
+            .get()
+            .cloned()
+            .unwrap_or(Error::ClientClosed)
+    }
+
+    /// Numbers this process's connections from 1; the frame tap shows it.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// Sends a command and waits for its reply.
+    pub(crate) async fn request(&self, command: impl FnOnce(ReplyTx) -> Command) -> Result<Reply> {
+        let (tx, rx) = oneshot::channel();
+        self.send(command(tx)).await?;
+        rx.await.map_err(|_| self.gone())?
+    }
+
+    /// Hands a command to the driver.
+    pub(crate) async fn send(&self, command: Command) -> Result<()> {
+        self.commands.send(command).await.map_err(|_| self.gone())
+    }
+
+    /// The error for a driver that is no longer there.
+    pub(crate) fn gone(&self) -> Error {
+        self.shared
+            .error
+            .get()
+            .cloned()
+            .unwrap_or(Error::ClientClosed)
+    }
+}
+
+pub(crate) fn unexpected(reply: Reply) -> Error {
+    Error::ProtocolViolation {
+        reply_code: amqp_wire::ReplyCode::INTERNAL_ERROR,
+        message: format!("unexpected reply {reply:?}"),
+    }
+}
+
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+        }
+    }
+}

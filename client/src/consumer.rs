@@ -1,0 +1,244 @@
+//! Consumers and the messages they receive.
+
+use amqp_wire::{BasicProperties, Method, ReplyCode, ShortString};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::channel::Channel;
+use crate::driver::ConsumerMsg;
+use crate::error::Result;
+use crate::proto::Content;
+
+/// A running consumer (basic.consume). Deliveries arrive in order from
+/// [`Consumer::next`]; with the `stream` feature it is also a
+/// `futures_core::Stream`.
+pub struct Consumer {
+    channel: Channel,
+    tag: ShortString,
+    rx: mpsc::UnboundedReceiver<ConsumerMsg>,
+    done: bool,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("channel", &self.channel.id())
+            .field("tag", &self.tag)
+            .finish()
+    }
+}
+
+impl Consumer {
+    pub(crate) fn new(
+        channel: Channel,
+        tag: ShortString,
+        rx: mpsc::UnboundedReceiver<ConsumerMsg>,
+    ) -> Self {
+        Self {
+            channel,
+            tag,
+            rx,
+            done: false,
+        }
+    }
+
+    /// The next delivery. `None` once the consumer was cancelled by us;
+    /// `Some(Err(..))` once, when it ended otherwise: the broker cancelled
+    /// it ([`crate::Error::ConsumerCancelled`]), or its channel or
+    /// connection closed (with the broker's reason).
+    pub async fn next(&mut self) -> Option<Result<Delivery>> {
+        if self.done {
+            return None;
+        }
+        let msg = self.rx.recv().await;
+        self.on_msg(msg)
+    }
+
+    fn on_msg(&mut self, msg: Option<ConsumerMsg>) -> Option<Result<Delivery>> {
+        match msg {
+            Some(msg) => {
+                let item = msg.into_delivery(&self.channel);
+                if !matches!(item, Some(Ok(_))) {
+                    self.done = true;
+                }
+                item
+            }
+            None => {
+                self.done = true;
+                self.channel.consumer_ended().map(Err)
+            }
+        }
+    }
+
+    /// The consumer tag (the broker's choice if none was given).
+    pub fn tag(&self) -> &str {
+        self.tag.as_str().unwrap_or_default()
+    }
+
+    /// The channel it consumes on.
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// basic.cancel: the broker sends no more; deliveries already on their
+    /// way still come out of `next`, then it returns `None`.
+    pub async fn cancel(&self) -> Result<()> {
+        self.channel
+            .basic_cancel(self.tag.as_str().unwrap_or_default())
+            .await
+    }
+}
+
+#[cfg(feature = "stream")]
+impl futures_core::Stream for Consumer {
+    type Item = Result<Delivery>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.done {
+            return std::task::Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            std::task::Poll::Ready(msg) => std::task::Poll::Ready(self.on_msg(msg)),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+/// A message delivered to a consumer (basic.deliver) or fetched
+/// (basic.get-ok), with its properties and body.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The channel-scoped number to ack, nack or reject it by.
+    pub delivery_tag: u64,
+    /// True if it was delivered before and not acked.
+    pub redelivered: bool,
+    /// The exchange it was published to ("" for the default exchange).
+    pub exchange: ShortString,
+    /// The routing key it was published with.
+    pub routing_key: ShortString,
+    /// The consumer it was delivered to (empty for basic.get).
+    pub consumer_tag: ShortString,
+    /// Its properties.
+    pub properties: BasicProperties,
+    /// Its body.
+    pub body: Bytes,
+    channel: Channel,
+}
+
+impl Delivery {
+    pub(crate) fn from_content(content: Content, channel: Channel) -> Option<Self> {
+        let Content {
+            method,
+            properties,
+            body,
+        } = content;
+        let (delivery_tag, redelivered, exchange, routing_key, consumer_tag) = match method {
+            Method::BasicDeliver(d) => (
+                d.delivery_tag,
+                d.redelivered,
+                d.exchange,
+                d.routing_key,
+                d.consumer_tag,
+            ),
+            Method::BasicGetOk(g) => (
+                g.delivery_tag,
+                g.redelivered,
+                g.exchange,
+                g.routing_key,
+                ShortString::default(),
+            ),
+            _ => return None,
+        };
+        Some(Self {
+            delivery_tag,
+            redelivered,
+            exchange,
+            routing_key,
+            consumer_tag,
+            properties,
+            body,
+            channel,
+        })
+    }
+
+    /// basic.ack of this delivery.
+    pub async fn ack(&self) -> Result<()> {
+        self.channel.basic_ack(self.delivery_tag, false).await
+    }
+
+    /// basic.nack of this delivery; `requeue` puts it back in the queue.
+    pub async fn nack(&self, requeue: bool) -> Result<()> {
+        self.channel
+            .basic_nack(self.delivery_tag, false, requeue)
+            .await
+    }
+
+    /// basic.reject of this delivery; `requeue` puts it back in the queue.
+    pub async fn reject(&self, requeue: bool) -> Result<()> {
+        self.channel.basic_reject(self.delivery_tag, requeue).await
+    }
+
+    /// The channel it came on.
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+}
+
+/// basic.get's answer when the queue had a message.
+#[derive(Debug, Clone)]
+pub struct GetOk {
+    /// The message.
+    pub delivery: Delivery,
+    /// Messages still ready in the queue.
+    pub message_count: u32,
+}
+
+impl GetOk {
+    pub(crate) fn from_content(content: Content, channel: Channel) -> Option<Self> {
+        let message_count = match &content.method {
+            Method::BasicGetOk(g) => g.message_count,
+            _ => return None,
+        };
+        Some(Self {
+            delivery: Delivery::from_content(content, channel)?,
+            message_count,
+        })
+    }
+}
+
+/// A mandatory message that no queue took, sent back by the broker
+/// (basic.return).
+#[derive(Debug, Clone)]
+pub struct Returned {
+    /// Why, e.g. 312 NO_ROUTE.
+    pub reply_code: ReplyCode,
+    /// The broker's text.
+    pub reply_text: String,
+    /// The exchange it was published to.
+    pub exchange: ShortString,
+    /// The routing key it was published with.
+    pub routing_key: ShortString,
+    /// Its properties.
+    pub properties: BasicProperties,
+    /// Its body.
+    pub body: Bytes,
+}
+
+impl Returned {
+    pub(crate) fn from_content(content: Content) -> Option<Self> {
+        match content.method {
+            Method::BasicReturn(r) => Some(Self {
+                reply_code: ReplyCode(r.reply_code),
+                reply_text: r.reply_text.to_string(),
+                exchange: r.exchange,
+                routing_key: r.routing_key,
+                properties: content.properties,
+                body: content.body,
+            }),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The client's errors: who must react, and with what the broker said.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use amqp_wire::{DecodeError, EncodeError, ReplyCode};
+
+/// Why a connection or channel was closed, as carried by `connection.close`
+/// or `channel.close` (either side's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    /// The reply code, e.g. 404 NOT_FOUND or 320 CONNECTION_FORCED.
+    pub reply_code: ReplyCode,
+    /// The text that came with it.
+    pub reply_text: String,
+    /// Class of the method that caused it, or 0.
+    pub class_id: u16,
+    /// Id of the method that caused it, or 0.
+    pub method_id: u16,
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reply_code, self.reply_text)?;
+        if self.class_id != 0 {
+            write!(
+                f,
+                " (caused by method {}/{})",
+                self.class_id, self.method_id
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong. Cheap to clone: one connection failure is
+/// handed to every pending and later call.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The socket failed: refused, reset, or closed by the peer without a
+    /// `connection.close` (e.g. EOF in the middle of a frame).
+    #[error("I/O error: {0}")]
+    Io(#[source] Arc<std::io::Error>),
+    /// The broker closed the connection (hard error): a refused login
+    /// (403), an unknown vhost (530), an operator's close (320), ...
+    #[error("connection closed by the broker: {0}")]
+    ConnectionClosed(CloseReason),
+    /// The broker closed this channel (soft error); the connection and
+    /// other channels go on.
+    #[error("channel closed by the broker: {0}")]
+    ChannelClosed(CloseReason),
+    /// The broker sent something that breaks the protocol; we closed the
+    /// connection with `reply_code` (501, 502, 503, 504, 505 or 540).
+    #[error("protocol violation by the broker, connection closed with {reply_code}: {message}")]
+    ProtocolViolation {
+        /// The code we closed the connection with.
+        reply_code: ReplyCode,
+        /// What was wrong.
+        message: String,
+    },
+    /// The broker answered our protocol header with its own: it does not
+    /// speak AMQP 0-9-1.
+    #[error("the broker refused AMQP 0-9-1 and offered protocol version {version}")]
+    VersionRefused {
+        /// The version the broker named, e.g. `1-0-0`.
+        version: String,
+    },
+    /// The broker's connection.start cannot be accepted (wrong version, no
+    /// SASL mechanism in common).
+    #[error("cannot negotiate with this broker: {0}")]
+    Negotiation(String),
+    /// Nothing was heard from the broker for two heartbeat intervals.
+    #[error("no frame from the broker for {0:?} (two heartbeat intervals): connection dead")]
+    HeartbeatTimeout(Duration),
+    /// Connecting (TCP and AMQP handshake) took longer than `connection_timeout`.
+    #[error("connection not established within {0:?}")]
+    ConnectTimeout(Duration),
+    /// The connection URI could not be parsed.
+    #[error("invalid AMQP URI, {part}: {reason}")]
+    InvalidUri {
+        /// Which part is wrong: scheme, host, port, vhost, query, ...
+        part: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The connection was closed by this client (`Connection::close`).
+    #[error("connection closed by the client")]
+    ClientClosed,
+    /// The channel was closed by this client (`Channel::close`).
+    #[error("channel closed by the client")]
+    ChannelClosedByClient,
+    /// All channel numbers up to channel_max are in use.
+    #[error("all {0} channels are in use")]
+    NoFreeChannel(u16),
+    /// A value could not be encoded (e.g. a short string over 255 octets).
+    #[error("cannot encode: {0}")]
+    Encode(#[from] EncodeError),
+    /// The broker refused a published message (basic.nack under publisher
+    /// confirms): it was not stored.
+    #[error("the broker refused the message (basic.nack)")]
+    Nacked,
+    /// The broker cancelled the consumer (basic.cancel), e.g. because its
+    /// queue was deleted.
+    #[error("the broker cancelled the consumer (its queue may have been deleted)")]
+    ConsumerCancelled,
+    /// A call that needs something the channel is not in (e.g. awaiting a
+    /// confirm on a channel without confirm.select).
+    #[error("invalid use: {0}")]
+    InvalidUse(&'static str),
+}
+
+impl Error {
+    /// The reply code behind this error, if the broker or we sent one.
+    pub fn reply_code(&self) -> Option<ReplyCode> {
+        match self {
+            Self::ConnectionClosed(r) | Self::ChannelClosed(r) => Some(r.reply_code),
+            Self::ProtocolViolation { reply_code, .. } => Some(*reply_code),
+            _ => None,
+        }
+    }
+
+    /// The close reason, for errors that carry one.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        match self {
+            Self::ConnectionClosed(r) | Self::ChannelClosed(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(e: std::io::Error) -> Self {
+        Self::Io(Arc::new(e))
+    }
+
+    pub(crate) fn from_decode(e: &DecodeError) -> Self {
+        match e {
+            DecodeError::ProtocolHeader(version) => Self::VersionRefused {
+                version: version.clone(),
+            },
+            other => Self::ProtocolViolation {
+                reply_code: other.reply_code(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// The client's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,71 @@
+//! # amqp-client: an AMQP 0-9-1 client for RabbitMQ, on tokio
+//!
+//! ```text
+//!  your code ──> Connection / Channel / Consumer handles (cheap clones)
+//!                      │ commands (mpsc)      ▲ replies, deliveries
+//!                      ▼                      │
+//!                driver task: owns the socket, timers; the only I/O
+//!                      │ frames, commands, time        ▲ bytes to write, events
+//!                      ▼                               │
+//!                proto::Core: connection + channel state machines, no I/O
+//!                      │                               ▲
+//!                      ▼                               │
+//!                amqp-wire: Frame::decode / encode (pure codec)
+//! ```
+//!
+//! The handles only talk to the driver through queues, so they can be
+//! re-bound to a new socket (connection recovery, later), and the driver
+//! runs over any `AsyncRead + AsyncWrite` ([`Connection::connect_stream`]),
+//! TLS included.
+//!
+//! ```no_run
+//! use amqp_client::{BasicProperties, FieldTable, QueueDeclareOptions};
+//!
+//! # async fn demo() -> Result<(), amqp_client::Error> {
+//! let connection = amqp_client::connect("amqp://guest:guest@localhost:5672/%2f").await?;
+//! let channel = connection.open_channel().await?;
+//! channel.queue_declare("hello", QueueDeclareOptions::durable(), FieldTable::new()).await?;
+//! channel.confirm_select().await?;
+//! let props = BasicProperties::default().persistent();
+//! channel.basic_publish("", "hello", Default::default(), props, "Hello World!").await?.wait().await?;
+//! let mut consumer = channel.basic_consume("hello", "", Default::default(), FieldTable::new()).await?;
+//! if let Some(delivery) = consumer.next().await {
+//!     let delivery = delivery?;
+//!     println!("got {:?}", delivery.body);
+//!     delivery.ack().await?;
+//! }
+//! connection.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod channel;
+mod config;
+mod connection;
+mod consumer;
+mod driver;
+mod error;
+mod options;
+mod proto;
+mod tap;
+
+pub use amqp_wire::{
+    BasicProperties, Decimal, FieldTable, FieldValue, LongString, QueueDeclareOk, ReplyCode,
+    ShortString,
+};
+pub use channel::{Channel, PublishConfirm};
+pub use config::{
+    ConnectionConfig, Heartbeat, SaslMechanism, DEFAULT_CHANNEL_MAX, DEFAULT_CONNECTION_TIMEOUT,
+    DEFAULT_PORT,
+};
+pub use connection::{connect, Connection};
+pub use consumer::{Consumer, Delivery, GetOk, Returned};
+pub use error::{CloseReason, Error, Result};
+pub use options::*;
+pub use proto::Tuning;
+pub use tap::{Direction, FrameTap, PrintTap, TapEvent, Tapped};
+
+/// The codec underneath, for frames, methods and field tables.
+pub use amqp_wire as wire;

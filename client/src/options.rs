@@ -1,0 +1,78 @@
+//! The bit arguments of methods, grouped per method with `Default` all
+//! false, as the spec names them.
+
+macro_rules! options {
+    ($($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident),* $(,)? })*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct $name {
+            $( $(#[$fdoc])* pub $field: bool, )*
+        }
+    )*};
+}
+
+options! {
+    /// queue.declare's flags.
+    QueueDeclareOptions {
+        /// Only check that the queue exists (404 if not).
+        passive,
+        /// Survive a broker restart.
+        durable,
+        /// Only this connection may use it; deleted when it closes.
+        exclusive,
+        /// Deleted when its last consumer goes.
+        auto_delete,
+        /// Don't wait for declare-ok (the returned counts are then 0).
+        nowait,
+    }
+    /// queue.delete's flags.
+    QueueDeleteOptions {
+        /// Only if it has no consumers.
+        if_unused,
+        /// Only if it has no messages.
+        if_empty,
+        /// Don't wait for delete-ok.
+        nowait,
+    }
+    /// exchange.declare's flags.
+    ExchangeDeclareOptions {
+        /// Only check that the exchange exists.
+        passive,
+        /// Survive a broker restart.
+        durable,
+        /// Deleted when its last binding goes.
+        auto_delete,
+        /// Only reachable through exchange-to-exchange bindings.
+        internal,
+        /// Don't wait for declare-ok.
+        nowait,
+    }
+    /// basic.consume's flags.
+    BasicConsumeOptions {
+        /// Not supported by RabbitMQ.
+        no_local,
+        /// Deliveries need no ack.
+        no_ack,
+        /// Be the queue's only consumer.
+        exclusive,
+        /// Don't wait for consume-ok (a consumer tag must then be given).
+        nowait,
+    }
+    /// basic.publish's flags.
+    BasicPublishOptions {
+        /// Return the message (basic.return) if no queue takes it.
+        mandatory,
+        /// Not supported by RabbitMQ 3 (it closes the connection).
+        immediate,
+    }
+}
+
+impl QueueDeclareOptions {
+    /// `durable` set: the queue of the work-queue tutorial.
+    pub fn durable() -> Self {
+        Self {
+            durable: true,
+            ..Self::default()
+        }
+    }
+}

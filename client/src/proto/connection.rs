@@ -1,0 +1,1073 @@
+//! The connection's protocol state machine, free of I/O.
+//!
+//! ```text
+//!  new() queues the protocol header
+//!     |
+//!  AwaitingStart --start/start-ok--> AwaitingTune --tune/tune-ok+open--> AwaitingOpenOk
+//!                                                                           | open-ok
+//!     Closed <--close-ok-- Closing <--close() (ours)------------------- Open
+//!     Closed <--close (broker's) / decode error / EOF / heartbeat timeout--+
+//! ```
+//!
+//! The driver calls `handle_frame` for each decoded frame, `handle_*` for
+//! socket trouble and timers, and the command methods (`open_channel`,
+//! `call`, `publish`, `close_channel`, `close`) for what users ask. After
+//! each call it writes out what [`Core::out`] holds, routes the events from
+//! [`Core::poll_event`], and sleeps until [`Core::poll_timeout`]. Time comes
+//! in as an argument; nothing here reads a clock, spawns or locks, so tests
+//! drive it frame by frame.
+//!
+//! `T` is whatever the caller uses to be told of a reply (a oneshot sender
+//! in the driver, a number in tests): it comes back in [`Event::Reply`].
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use amqp_wire::*;
+use bytes::Bytes;
+
+use super::channel::{
+    expected_reply, reply_matches, Body, ChannelState, Confirms, Content, HeldPublish, Incoming,
+    Pending, Phase,
+};
+use super::negotiate::{self, Tuning};
+use super::out::{OutQueue, ZERO_COPY_MIN};
+use crate::config::ConnectionConfig;
+use crate::error::{CloseReason, Error};
+
+/// What a request's waiter receives.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// The reply method of a synchronous request.
+    Method(Method),
+    /// channel.open-ok arrived for this channel.
+    ChannelOpened(ChannelRef),
+    /// basic.get's answer: a message, or `None` for get-empty.
+    Got(Option<Box<Content>>),
+    /// A publish was confirmed: `true` for basic.ack, `false` for basic.nack.
+    Confirmed(bool),
+    /// The request needs no reply and was queued, or a close completed.
+    Done,
+}
+
+/// A channel number plus the generation of its current use, so a handle to
+/// a closed channel can never act on a later channel with the same number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ChannelRef {
+    pub(crate) id: u16,
+    pub(crate) generation: u64,
+}
+
+/// What happened, for the driver to pass on.
+#[derive(Debug)]
+pub(crate) enum Event<T> {
+    /// The handshake finished.
+    Opened {
+        tuning: Tuning,
+        server_properties: FieldTable,
+    },
+    /// A request finished.
+    Reply {
+        waiter: T,
+        result: Result<Reply, Error>,
+    },
+    /// A basic.deliver with its content.
+    Delivery { channel: u16, content: Content },
+    /// A basic.return with its content.
+    Returned { channel: u16, content: Content },
+    /// The broker cancelled a consumer (e.g. its queue was deleted).
+    ConsumerCancelled {
+        channel: u16,
+        consumer_tag: ShortString,
+    },
+    /// A consumer's basic.cancel-ok arrived (our cancel).
+    ConsumerEnded {
+        channel: u16,
+        consumer_tag: ShortString,
+    },
+    /// The channel is closed and its number free; its consumers end.
+    ChannelClosed { channel: u16, error: Error },
+    /// The broker turned flow on or off for the channel.
+    Flow { channel: u16, active: bool },
+    /// connection.blocked (`Some(reason)`) or connection.unblocked (`None`).
+    Blocked(Option<String>),
+    /// The connection is over; every later call fails with this error.
+    Closed(Error),
+}
+
+enum State {
+    AwaitingStart,
+    AwaitingTune,
+    AwaitingOpenOk,
+    Open,
+    /// We sent connection.close; only close / close-ok matter now.
+    Closing,
+    Closed,
+}
+
+pub(crate) struct Core<T> {
+    config: ConnectionConfig,
+    state: State,
+    /// Why the connection is closing or closed.
+    error: Option<Error>,
+    tuning: Tuning,
+    channels: HashMap<u16, ChannelState<T>>,
+    generations: HashMap<u16, u64>,
+    /// Why each recently closed channel closed, by (id, generation).
+    closed: HashMap<u16, (u64, Error)>,
+    next_generation: u64,
+    /// Waiters for connection-level replies (update-secret-ok).
+    conn_pending: VecDeque<Pending<T>>,
+    close_waiter: Option<T>,
+    out: OutQueue,
+    events: VecDeque<Event<T>>,
+    last_read: Instant,
+    last_write: Instant,
+    /// connection.start's server-properties, kept for `Event::Opened`.
+    server_properties: FieldTable,
+}
+
+impl<T> Core<T> {
+    /// Starts a connection: queues the protocol header.
+    pub(crate) fn new(config: ConnectionConfig, now: Instant) -> Self {
+        let mut out = OutQueue::new(config.tap.is_some());
+        out.push_bytes(Bytes::from_static(&PROTOCOL_HEADER));
+        Self {
+            config,
+            state: State::AwaitingStart,
+            error: None,
+            tuning: Tuning {
+                channel_max: 0,
+                frame_max: FRAME_MIN_SIZE,
+                heartbeat: 0,
+            },
+            channels: HashMap::new(),
+            generations: HashMap::new(),
+            closed: HashMap::new(),
+            next_generation: 0,
+            conn_pending: VecDeque::new(),
+            close_waiter: None,
+            out,
+            events: VecDeque::new(),
+            last_read: now,
+            last_write: now,
+            server_properties: FieldTable::new(),
+        }
+    }
+
+    /// The largest frame to accept now: 4096 until tuning (spec 4.2.3:
+    /// frames before tune-ok are at most FRAME_MIN_SIZE), then frame_max.
+    pub(crate) fn frame_max(&self) -> u32 {
+        self.tuning.frame_max
+    }
+
+    pub(crate) fn out(&mut self) -> &mut OutQueue {
+        &mut self.out
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<Event<T>> {
+        self.events.pop_front()
+    }
+
+    /// True once nothing more will be read or sent but what `out` holds.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// The error every call gets once the connection is closing or closed.
+    pub(crate) fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// Unconfirmed publishes with a waiter on `channel`.
+    #[cfg(test)]
+    pub(crate) fn unconfirmed(&self, channel: u16) -> usize {
+        self.channels
+            .get(&channel)
+            .and_then(|c| c.confirms.as_ref())
+            .map_or(0, |c| c.waiting.len())
+    }
+
+    // ===== timers =====
+
+    fn heartbeat(&self) -> Option<Duration> {
+        match (&self.state, self.tuning.heartbeat) {
+            (State::Open | State::AwaitingOpenOk | State::Closing, secs) if secs > 0 => {
+                Some(Duration::from_secs(secs.into()))
+            }
+            _ => None,
+        }
+    }
+
+    /// When `handle_timeout` must next be called, if ever.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let interval = self.heartbeat()?;
+        Some((self.last_write + interval / 2).min(self.last_read + interval * 2))
+    }
+
+    /// Sends a heartbeat when we have written nothing for half the interval;
+    /// declares the connection dead when nothing was read for two.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        let Some(interval) = self.heartbeat() else {
+            return;
+        };
+        if now >= self.last_read + interval * 2 {
+            self.fail(Error::HeartbeatTimeout(interval * 2));
+            return;
+        }
+        if now >= self.last_write + interval / 2 {
+            self.send_frame(now, &Frame::Heartbeat);
+        }
+    }
+
+    // ===== sending =====
+
+    fn send_frame(&mut self, now: Instant, frame: &Frame) {
+        let mark = self.out.tail().len();
+        // Frames we build ourselves only fail to encode for user values
+        // (long short strings), which `send_method_checked` catches first.
+        if frame.encode(self.out.tail()).is_ok() {
+            self.out.mirror_from(mark);
+            self.last_write = now;
+        }
+    }
+
+    fn send_method(&mut self, now: Instant, channel: u16, method: impl Into<Method>) {
+        self.send_frame(now, &Frame::method(channel, method));
+    }
+
+    /// Encodes a user's method, reporting values that can't be encoded.
+    fn send_method_checked(
+        &mut self,
+        now: Instant,
+        channel: u16,
+        method: &Method,
+    ) -> Result<(), Error> {
+        let mark = self.out.tail().len();
+        encode_method(channel, method, self.out.tail())?;
+        self.out.mirror_from(mark);
+        self.last_write = now;
+        Ok(())
+    }
+
+    // ===== closing =====
+
+    /// Ends the connection with `error`: every waiter and later call gets it.
+    fn fail(&mut self, error: Error) {
+        self.state = State::Closed;
+        if self.error.is_none() {
+            self.error = Some(error.clone());
+        }
+        let error = self.error.clone().unwrap_or(error);
+        let waiters: Vec<T> = self
+            .channels
+            .drain()
+            .flat_map(|(_, mut ch)| ch.drain_waiters())
+            .chain(self.conn_pending.drain(..).filter_map(|p| p.waiter))
+            .chain(self.close_waiter.take())
+            .collect();
+        for waiter in waiters {
+            self.reply(waiter, Err(error.clone()));
+        }
+        self.events.push_back(Event::Closed(error));
+    }
+
+    /// The peer broke the protocol: tell it why with connection.close and
+    /// stop. We do not wait for close-ok: after a framing error the stream
+    /// can no longer be trusted.
+    fn violation(&mut self, now: Instant, reply_code: ReplyCode, message: String) {
+        match self.state {
+            State::Closed => return,
+            // Our connection.close is already out: never send a second one.
+            State::Closing => {}
+            _ => self.send_method(
+                now,
+                0,
+                ConnectionClose {
+                    reply_code: reply_code.0,
+                    reply_text: truncate_shortstr(&message),
+                    class_id: 0,
+                    method_id: 0,
+                },
+            ),
+        }
+        self.fail(Error::ProtocolViolation {
+            reply_code,
+            message,
+        });
+    }
+
+    /// A frame could not be decoded.
+    pub(crate) fn handle_decode_error(&mut self, now: Instant, error: &DecodeError) {
+        match error {
+            // Not a violation: the broker is telling us it speaks another version.
+            DecodeError::ProtocolHeader(_) => self.fail(Error::from_decode(error)),
+            _ => self.violation(now, error.reply_code(), error.to_string()),
+        }
+    }
+
+    /// The socket failed or reached EOF.
+    pub(crate) fn handle_io_error(&mut self, error: Error) {
+        if matches!(self.state, State::Closing) && self.close_waiter.is_some() {
+            // The broker dropped the socket instead of sending close-ok:
+            // the close we asked for happened all the same.
+            if let Some(waiter) = self.close_waiter.take() {
+                self.reply(waiter, Ok(Reply::Done));
+            }
+        }
+        if !matches!(self.state, State::Closed) {
+            self.fail(error);
+        }
+    }
+
+    /// Starts a clean close (connection.close 200); `waiter` hears when
+    /// close-ok arrives.
+    pub(crate) fn close(&mut self, now: Instant, waiter: T) {
+        match self.state {
+            State::Open | State::AwaitingOpenOk | State::AwaitingTune | State::AwaitingStart => {
+                self.send_method(
+                    now,
+                    0,
+                    ConnectionClose {
+                        reply_code: ReplyCode::SUCCESS.0,
+                        reply_text: "closed by the client".into(),
+                        class_id: 0,
+                        method_id: 0,
+                    },
+                );
+                self.state = State::Closing;
+                self.error = Some(Error::ClientClosed);
+                let waiters: Vec<T> = self
+                    .channels
+                    .iter_mut()
+                    .flat_map(|(_, ch)| ch.drain_waiters())
+                    .collect();
+                for w in waiters {
+                    self.reply(w, Err(Error::ClientClosed));
+                }
+                self.close_waiter = Some(waiter);
+            }
+            State::Closing | State::Closed => {
+                let result = match &self.error {
+                    Some(Error::ClientClosed) => Ok(Reply::Done),
+                    Some(e) => Err(e.clone()),
+                    None => Ok(Reply::Done),
+                };
+                self.reply(waiter, result);
+            }
+        }
+    }
+
+    fn reply(&mut self, waiter: T, result: Result<Reply, Error>) {
+        self.events.push_back(Event::Reply { waiter, result });
+    }
+
+    // ===== commands =====
+
+    /// Opens a channel on the lowest free number.
+    pub(crate) fn open_channel(&mut self, now: Instant, waiter: T) {
+        if let Some(e) = self.refuse() {
+            return self.reply(waiter, Err(e));
+        }
+        let max = self.tuning.max_channel_id();
+        let Some(id) = (1..=max).find(|id| !self.channels.contains_key(id)) else {
+            return self.reply(waiter, Err(Error::NoFreeChannel(max)));
+        };
+        self.next_generation += 1;
+        self.generations.insert(id, self.next_generation);
+        self.closed.remove(&id);
+        self.channels.insert(id, ChannelState::opening(waiter));
+        self.send_method(now, id, ChannelOpen::default());
+    }
+
+    /// Why a new request can't be taken now, if it can't.
+    fn refuse(&self) -> Option<Error> {
+        match self.state {
+            State::Open => None,
+            _ => Some(
+                self.error
+                    .clone()
+                    .unwrap_or(Error::InvalidUse("the connection is not open yet")),
+            ),
+        }
+    }
+
+    /// Checks that `channel` is this generation's and open.
+    fn channel_error(&self, channel: ChannelRef) -> Option<Error> {
+        if let Some(e) = self.refuse() {
+            return Some(e);
+        }
+        let live = self.generations.get(&channel.id) == Some(&channel.generation)
+            && self
+                .channels
+                .get(&channel.id)
+                .is_some_and(|c| c.phase == Phase::Open);
+        if live {
+            return None;
+        }
+        Some(match self.closed.get(&channel.id) {
+            Some((generation, e)) if *generation == channel.generation => e.clone(),
+            _ => Error::ChannelClosedByClient,
+        })
+    }
+
+    /// Sends any method on a channel. A synchronous request's waiter hears
+    /// of its reply; others' hear `Done` at once (or nothing, with `None`).
+    pub(crate) fn call(
+        &mut self,
+        now: Instant,
+        channel: ChannelRef,
+        method: Method,
+        waiter: Option<T>,
+    ) {
+        if let Some(e) = self.channel_error(channel) {
+            if let Some(w) = waiter {
+                self.reply(w, Err(e));
+            }
+            return;
+        }
+        if let Err(e) = self.send_method_checked(now, channel.id, &method) {
+            if let Some(w) = waiter {
+                self.reply(w, Err(e));
+            }
+            return;
+        }
+        let reply = expected_reply(&method);
+        let Some(ch) = self.channels.get_mut(&channel.id) else {
+            return; // checked live by channel_error above
+        };
+        if let Method::ConfirmSelect(_) = method {
+            ch.confirms.get_or_insert(Confirms {
+                next_seq: 1,
+                waiting: VecDeque::new(),
+            });
+        }
+        match (reply, waiter) {
+            (Some(reply), waiter) => ch.pending.push_back(Pending { reply, waiter }),
+            (None, Some(w)) => self.reply(w, Ok(Reply::Done)),
+            (None, None) => {}
+        }
+    }
+
+    /// Sends a connection-level request (connection.update-secret).
+    pub(crate) fn call_connection(&mut self, now: Instant, method: Method, waiter: T) {
+        if let Some(e) = self.refuse() {
+            return self.reply(waiter, Err(e));
+        }
+        if let Err(e) = self.send_method_checked(now, 0, &method) {
+            return self.reply(waiter, Err(e));
+        }
+        match expected_reply(&method) {
+            Some(reply) => self.conn_pending.push_back(Pending {
+                reply,
+                waiter: Some(waiter),
+            }),
+            None => self.reply(waiter, Ok(Reply::Done)),
+        }
+    }
+
+    /// Publishes a message: basic.publish, a content header, and the body
+    /// in frames of at most frame_max - 8 octets. With confirms on, the
+    /// waiter hears of the broker's ack or nack; otherwise nothing is said.
+    pub(crate) fn publish(
+        &mut self,
+        now: Instant,
+        channel: ChannelRef,
+        method: Method,
+        properties: BasicProperties,
+        body: Bytes,
+        waiter: Option<T>,
+    ) {
+        if let Some(e) = self.channel_error(channel) {
+            if let Some(w) = waiter {
+                self.reply(w, Err(e));
+            }
+            return;
+        }
+        let Some(ch) = self.channels.get_mut(&channel.id) else {
+            return; // checked live by channel_error above
+        };
+        if !ch.flow_active {
+            ch.held.push_back(HeldPublish {
+                method,
+                properties,
+                body,
+                waiter,
+            });
+            return;
+        }
+        if let Err(e) = self.write_content(now, channel.id, &method, &properties, body) {
+            if let Some(w) = waiter {
+                self.reply(w, Err(e));
+            }
+            return;
+        }
+        let Some(ch) = self.channels.get_mut(&channel.id) else {
+            return;
+        };
+        match (&mut ch.confirms, waiter) {
+            (Some(confirms), waiter) => {
+                let seq = confirms.next_seq;
+                confirms.next_seq += 1;
+                if let Some(w) = waiter {
+                    confirms.waiting.push_back((seq, w));
+                }
+            }
+            (None, Some(w)) => self.reply(w, Ok(Reply::Done)),
+            (None, None) => {}
+        }
+    }
+
+    fn write_content(
+        &mut self,
+        now: Instant,
+        channel: u16,
+        method: &Method,
+        properties: &BasicProperties,
+        body: Bytes,
+    ) -> Result<(), Error> {
+        let frame_max = self.tuning.frame_max;
+        let tail = self.out.tail();
+        let mark = tail.len();
+        if body.len() < ZERO_COPY_MIN {
+            encode_content(channel, method, properties, &body, frame_max, tail)?;
+            self.out.mirror_from(mark);
+        } else {
+            // Large bodies are queued as slices of the caller's buffer,
+            // between body-frame headers and frame-end octets: no copy.
+            encode_method(channel, method, tail)?;
+            encode_content_header(channel, body.len() as u64, properties, tail)
+                .inspect_err(|_| tail.truncate(mark))?;
+            self.out.mirror_from(mark);
+            let chunk = max_body_chunk(frame_max);
+            let mut offset = 0;
+            while offset < body.len() {
+                let end = body.len().min(offset + chunk);
+                let mark = self.out.tail().len();
+                // A chunk is at most frame_max - 8 octets: it fits in u32.
+                encode_body_frame_start(channel, (end - offset) as u32, self.out.tail());
+                self.out.mirror_from(mark);
+                self.out.push_bytes(body.slice(offset..end));
+                let mark = self.out.tail().len();
+                self.out.tail().extend_from_slice(&[FRAME_END]);
+                self.out.mirror_from(mark);
+                offset = end;
+            }
+        }
+        self.last_write = now;
+        Ok(())
+    }
+
+    /// Closes a channel (channel.close 200); the waiter hears of close-ok.
+    pub(crate) fn close_channel(&mut self, now: Instant, channel: ChannelRef, waiter: T) {
+        if let Some(e) = self.channel_error(channel) {
+            return self.reply(waiter, Err(e));
+        }
+        self.send_method(
+            now,
+            channel.id,
+            ChannelClose {
+                reply_code: ReplyCode::SUCCESS.0,
+                reply_text: "closed by the client".into(),
+                class_id: 0,
+                method_id: 0,
+            },
+        );
+        if let Some(ch) = self.channels.get_mut(&channel.id) {
+            ch.phase = Phase::Closing;
+            let waiters = ch.drain_waiters();
+            ch.pending.push_back(Pending {
+                reply: (ChannelCloseOk::CLASS_ID, ChannelCloseOk::METHOD_ID),
+                waiter: Some(waiter),
+            });
+            for w in waiters {
+                self.reply(w, Err(Error::ChannelClosedByClient));
+            }
+        }
+    }
+
+    // ===== receiving =====
+
+    /// Takes one frame from the broker.
+    pub(crate) fn handle_frame(&mut self, now: Instant, frame: Frame) {
+        self.last_read = now;
+        match self.state {
+            State::Closed => {}
+            State::AwaitingStart | State::AwaitingTune | State::AwaitingOpenOk => {
+                self.handle_handshake(now, frame)
+            }
+            State::Closing => self.handle_closing(now, frame),
+            State::Open => match frame {
+                Frame::Heartbeat => {}
+                Frame::Method { channel: 0, method } => self.handle_connection_method(now, method),
+                frame => self.handle_channel_frame(now, frame),
+            },
+        }
+    }
+
+    fn handle_handshake(&mut self, now: Instant, frame: Frame) {
+        let method = match frame {
+            Frame::Heartbeat => return,
+            Frame::Method { channel: 0, method } => method,
+            other => {
+                return self.violation(
+                    now,
+                    ReplyCode::UNEXPECTED_FRAME,
+                    format!("unexpected frame during the handshake: {other}"),
+                )
+            }
+        };
+        match (&self.state, method) {
+            (_, Method::ConnectionClose(close)) => {
+                // E.g. 403 ACCESS_REFUSED for a bad login, 530 NOT_ALLOWED
+                // for an unknown vhost.
+                self.send_method(now, 0, ConnectionCloseOk {});
+                self.fail(Error::ConnectionClosed(close_reason(&close)));
+            }
+            (State::AwaitingStart, Method::ConnectionStart(start)) => {
+                if (start.version_major, start.version_minor) != (0, 9) {
+                    return self.fail(Error::Negotiation(format!(
+                        "the broker speaks AMQP {}-{}, not 0-9",
+                        start.version_major, start.version_minor
+                    )));
+                }
+                if let Err(e) = negotiate::check_mechanism(&start.mechanisms, self.config.mechanism)
+                {
+                    return self.fail(e);
+                }
+                let response = negotiate::sasl_response(
+                    self.config.mechanism,
+                    &self.config.username,
+                    &self.config.password,
+                );
+                let start_ok = ConnectionStartOk {
+                    client_properties: negotiate::client_properties(
+                        self.config.connection_name.as_deref(),
+                    ),
+                    mechanism: self.config.mechanism.name().into(),
+                    response,
+                    locale: "en_US".into(),
+                };
+                if let Err(e) = self.send_method_checked(now, 0, &start_ok.into()) {
+                    return self.fail(e);
+                }
+                self.state = State::AwaitingTune;
+                self.server_properties = start.server_properties;
+            }
+            (State::AwaitingTune, Method::ConnectionTune(tune)) => {
+                let tuning = match negotiate::tune(
+                    (tune.channel_max, tune.frame_max, tune.heartbeat),
+                    (
+                        self.config.channel_max,
+                        self.config.frame_max,
+                        self.config.heartbeat,
+                    ),
+                ) {
+                    Ok(t) => t,
+                    Err(e) => return self.fail(e),
+                };
+                self.tuning = tuning;
+                self.send_method(
+                    now,
+                    0,
+                    ConnectionTuneOk {
+                        channel_max: tuning.channel_max,
+                        frame_max: tuning.frame_max,
+                        heartbeat: tuning.heartbeat,
+                    },
+                );
+                let open = ConnectionOpen {
+                    virtual_host: self.config.vhost.as_str().into(),
+                    ..Default::default()
+                };
+                if let Err(e) = self.send_method_checked(now, 0, &open.into()) {
+                    return self.fail(e);
+                }
+                self.state = State::AwaitingOpenOk;
+            }
+            (State::AwaitingTune, Method::ConnectionSecure(_)) => {
+                self.fail(Error::Negotiation(format!(
+                    "the broker sent a SASL challenge, which {} does not use",
+                    self.config.mechanism.name()
+                )))
+            }
+            (State::AwaitingOpenOk, Method::ConnectionOpenOk(_)) => {
+                self.state = State::Open;
+                self.events.push_back(Event::Opened {
+                    tuning: self.tuning,
+                    server_properties: std::mem::take(&mut self.server_properties),
+                });
+            }
+            (_, method) => self.violation(
+                now,
+                ReplyCode::UNEXPECTED_FRAME,
+                format!("unexpected {} during the handshake", method.name()),
+            ),
+        }
+    }
+
+    fn handle_closing(&mut self, now: Instant, frame: Frame) {
+        match frame {
+            Frame::Method {
+                channel: 0,
+                method: Method::ConnectionCloseOk(_),
+            } => {
+                if let Some(w) = self.close_waiter.take() {
+                    self.reply(w, Ok(Reply::Done));
+                }
+                self.fail(Error::ClientClosed);
+            }
+            Frame::Method {
+                channel: 0,
+                method: Method::ConnectionClose(close),
+            } => {
+                // Both sides closed at once: answer, and we are done.
+                self.send_method(now, 0, ConnectionCloseOk {});
+                if let Some(w) = self.close_waiter.take() {
+                    self.reply(w, Ok(Reply::Done));
+                }
+                self.error = Some(Error::ConnectionClosed(close_reason(&close)));
+                self.fail(Error::ClientClosed);
+            }
+            // Spec 4.2.4: after sending close, discard everything else.
+            _ => {}
+        }
+    }
+
+    fn handle_connection_method(&mut self, now: Instant, method: Method) {
+        match method {
+            Method::ConnectionClose(close) => {
+                self.send_method(now, 0, ConnectionCloseOk {});
+                self.fail(Error::ConnectionClosed(close_reason(&close)));
+            }
+            Method::ConnectionBlocked(b) => self
+                .events
+                .push_back(Event::Blocked(Some(b.reason.to_string()))),
+            Method::ConnectionUnblocked(_) => self.events.push_back(Event::Blocked(None)),
+            method => {
+                let ids = (method.class_id(), method.method_id());
+                match self.conn_pending.front() {
+                    Some(p) if reply_matches(p.reply, ids) => {
+                        if let Some(w) = self.conn_pending.pop_front().and_then(|p| p.waiter) {
+                            self.reply(w, Ok(Reply::Method(method)));
+                        }
+                    }
+                    _ => self.violation(
+                        now,
+                        ReplyCode::UNEXPECTED_FRAME,
+                        format!("unexpected {} on channel 0", method.name()),
+                    ),
+                }
+            }
+        }
+    }
+
+    fn handle_channel_frame(&mut self, now: Instant, frame: Frame) {
+        let id = frame.channel();
+        let Some(ch) = self.channels.get_mut(&id) else {
+            return self.violation(
+                now,
+                ReplyCode::CHANNEL_ERROR,
+                format!("frame for channel {id}, which is not open"),
+            );
+        };
+        if ch.phase == Phase::Closing {
+            // Spec: after sending channel.close, discard all but close / close-ok.
+            let error = match frame {
+                Frame::Method {
+                    method: Method::ChannelCloseOk(_),
+                    ..
+                } => Error::ChannelClosedByClient,
+                Frame::Method {
+                    method: Method::ChannelClose(close),
+                    ..
+                } => {
+                    self.send_method(now, id, ChannelCloseOk {});
+                    Error::ChannelClosed(channel_close_reason(&close))
+                }
+                _ => return,
+            };
+            // Our close is done either way: its waiter hears Done.
+            let waiters: Vec<T> = self
+                .channels
+                .get_mut(&id)
+                .map(|ch| ch.pending.drain(..).filter_map(|p| p.waiter).collect())
+                .unwrap_or_default();
+            for w in waiters {
+                self.reply(w, Ok(Reply::Done));
+            }
+            return self.free_channel(id, error);
+        }
+        match frame {
+            Frame::Method { method, .. } => self.handle_channel_method(now, id, method),
+            Frame::Header { header, .. } => {
+                let Some(incoming) = ch.incoming.as_mut().filter(|i| i.header.is_none()) else {
+                    return self.violation(
+                        now,
+                        ReplyCode::UNEXPECTED_FRAME,
+                        format!("content header on channel {id} without a method before it"),
+                    );
+                };
+                incoming.header = Some(header);
+                self.maybe_finish_content(id);
+            }
+            Frame::Body { payload, .. } => {
+                let Some(incoming) = ch.incoming.as_mut() else {
+                    return self.violation(
+                        now,
+                        ReplyCode::UNEXPECTED_FRAME,
+                        format!("content body on channel {id} without a method before it"),
+                    );
+                };
+                let Some(body_size) = incoming.header.as_ref().map(|h| h.body_size) else {
+                    return self.violation(
+                        now,
+                        ReplyCode::UNEXPECTED_FRAME,
+                        format!("content body on channel {id} before its header"),
+                    );
+                };
+                if incoming.body.len() as u64 + payload.len() as u64 > body_size {
+                    return self.violation(
+                        now,
+                        ReplyCode::UNEXPECTED_FRAME,
+                        format!("content body on channel {id} exceeds its body_size {body_size}"),
+                    );
+                }
+                incoming.body.push(payload, body_size);
+                self.maybe_finish_content(id);
+            }
+            Frame::Heartbeat => {}
+        }
+    }
+
+    fn handle_channel_method(&mut self, now: Instant, id: u16, method: Method) {
+        let Some(ch) = self.channels.get_mut(&id) else {
+            return;
+        };
+        if ch.incoming.is_some() {
+            return self.violation(
+                now,
+                ReplyCode::UNEXPECTED_FRAME,
+                format!(
+                    "{} on channel {id} in the middle of a message's content",
+                    method.name()
+                ),
+            );
+        }
+        match method {
+            Method::ChannelClose(close) => {
+                self.send_method(now, id, ChannelCloseOk {});
+                self.free_channel(id, Error::ChannelClosed(channel_close_reason(&close)));
+            }
+            Method::ChannelFlow(flow) => {
+                ch.flow_active = flow.active;
+                self.send_method(
+                    now,
+                    id,
+                    ChannelFlowOk {
+                        active: flow.active,
+                    },
+                );
+                self.events.push_back(Event::Flow {
+                    channel: id,
+                    active: flow.active,
+                });
+                if flow.active {
+                    self.release_held(now, id);
+                }
+            }
+            Method::BasicDeliver(_) | Method::BasicReturn(_) => {
+                ch.incoming = Some(Incoming {
+                    method,
+                    waiter: None,
+                    header: None,
+                    body: Body::Empty,
+                })
+            }
+            Method::BasicAck(BasicAck {
+                delivery_tag,
+                multiple,
+            }) => self.confirm(now, id, delivery_tag, multiple, true),
+            Method::BasicNack(BasicNack {
+                delivery_tag,
+                multiple,
+                ..
+            }) => self.confirm(now, id, delivery_tag, multiple, false),
+            Method::BasicCancel(cancel) => {
+                // The broker cancels a consumer when its queue goes away
+                // (consumer_cancel_notify).
+                if !cancel.nowait {
+                    let consumer_tag = cancel.consumer_tag.clone();
+                    self.send_method(now, id, BasicCancelOk { consumer_tag });
+                }
+                self.events.push_back(Event::ConsumerCancelled {
+                    channel: id,
+                    consumer_tag: cancel.consumer_tag,
+                });
+            }
+            method => self.handle_reply(now, id, method),
+        }
+    }
+
+    /// A method that must answer the oldest pending request of the channel.
+    fn handle_reply(&mut self, now: Instant, id: u16, method: Method) {
+        let ids = (method.class_id(), method.method_id());
+        let Some(ch) = self.channels.get_mut(&id) else {
+            return;
+        };
+        if !ch
+            .pending
+            .front()
+            .is_some_and(|p| reply_matches(p.reply, ids))
+        {
+            return self.violation(
+                now,
+                ReplyCode::UNEXPECTED_FRAME,
+                format!("unexpected {} on channel {id}", method.name()),
+            );
+        }
+        let waiter = ch.pending.pop_front().and_then(|p| p.waiter);
+        let reply = match method {
+            Method::BasicGetOk(_) => {
+                ch.incoming = Some(Incoming {
+                    method,
+                    waiter,
+                    header: None,
+                    body: Body::Empty,
+                });
+                return;
+            }
+            Method::ChannelOpenOk(_) => {
+                ch.phase = Phase::Open;
+                let generation = self.generations.get(&id).copied().unwrap_or_default();
+                Reply::ChannelOpened(ChannelRef { id, generation })
+            }
+            Method::BasicGetEmpty(_) => Reply::Got(None),
+            Method::BasicCancelOk(ok) => {
+                self.events.push_back(Event::ConsumerEnded {
+                    channel: id,
+                    consumer_tag: ok.consumer_tag.clone(),
+                });
+                Reply::Method(Method::BasicCancelOk(ok))
+            }
+            m => Reply::Method(m),
+        };
+        if let Some(w) = waiter {
+            self.reply(w, Ok(reply));
+        }
+    }
+
+    fn confirm(&mut self, now: Instant, id: u16, tag: u64, multiple: bool, ack: bool) {
+        let Some(confirms) = self.channels.get_mut(&id).and_then(|c| c.confirms.as_mut()) else {
+            let name = if ack { "basic.ack" } else { "basic.nack" };
+            return self.violation(
+                now,
+                ReplyCode::UNEXPECTED_FRAME,
+                format!("{name} on channel {id}, which is not in confirm mode"),
+            );
+        };
+        for w in confirms.settle(tag, multiple) {
+            self.reply(w, Ok(Reply::Confirmed(ack)));
+        }
+    }
+
+    fn release_held(&mut self, now: Instant, id: u16) {
+        let held = match self.channels.get_mut(&id) {
+            Some(ch) => std::mem::take(&mut ch.held),
+            None => return,
+        };
+        let generation = self.generations.get(&id).copied().unwrap_or_default();
+        for h in held {
+            self.publish(
+                now,
+                ChannelRef { id, generation },
+                h.method,
+                h.properties,
+                h.body,
+                h.waiter,
+            );
+        }
+    }
+
+    fn maybe_finish_content(&mut self, id: u16) {
+        let Some(ch) = self.channels.get_mut(&id) else {
+            return;
+        };
+        let done = ch.incoming.as_ref().is_some_and(|i| {
+            i.header
+                .as_ref()
+                .is_some_and(|h| i.body.len() as u64 == h.body_size)
+        });
+        if !done {
+            return;
+        }
+        let Some(Incoming {
+            method,
+            waiter,
+            header: Some(header),
+            body,
+        }) = ch.incoming.take()
+        else {
+            return;
+        };
+        let content = Content {
+            method,
+            properties: header.properties,
+            body: body.into_bytes(),
+        };
+        match (&content.method, waiter) {
+            (Method::BasicGetOk(_), Some(w)) => {
+                self.reply(w, Ok(Reply::Got(Some(Box::new(content)))))
+            }
+            (Method::BasicReturn(_), _) => self.events.push_back(Event::Returned {
+                channel: id,
+                content,
+            }),
+            _ => self.events.push_back(Event::Delivery {
+                channel: id,
+                content,
+            }),
+        }
+    }
+
+    /// Forgets a channel: its number is free, its waiters fail with `error`.
+    fn free_channel(&mut self, id: u16, error: Error) {
+        let Some(mut ch) = self.channels.remove(&id) else {
+            return;
+        };
+        for w in ch.drain_waiters() {
+            self.reply(w, Err(error.clone()));
+        }
+        let generation = self.generations.get(&id).copied().unwrap_or_default();
+        self.closed.insert(id, (generation, error.clone()));
+        self.events
+            .push_back(Event::ChannelClosed { channel: id, error });
+    }
+}
+
+fn close_reason(close: &ConnectionClose) -> CloseReason {
+    CloseReason {
+        reply_code: ReplyCode(close.reply_code),
+        reply_text: close.reply_text.to_string(),
+        class_id: close.class_id,
+        method_id: close.method_id,
+    }
+}
+
+fn channel_close_reason(close: &ChannelClose) -> CloseReason {
+    CloseReason {
+        reply_code: ReplyCode(close.reply_code),
+        reply_text: close.reply_text.to_string(),
+        class_id: close.class_id,
+        method_id: close.method_id,
+    }
+}
+
+/// A reply text cut to fit a short string, on a character boundary.
+fn truncate_shortstr(text: &str) -> ShortString {
+    let mut end = text.len().min(255);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].into()
+}

@@ -1,0 +1,16 @@
+//! The protocol logic, free of I/O: what to send, what state we are in.
+//! Nothing here touches a socket, a clock or tokio; the driver feeds it
+//! decoded frames, commands and the time, and writes out what it queues.
+
+mod channel;
+mod connection;
+mod negotiate;
+mod out;
+
+pub(crate) use channel::Content;
+pub(crate) use connection::{ChannelRef, Core, Event, Reply};
+pub use negotiate::Tuning;
+pub(crate) use out::OutQueue;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,92 @@
+//! The frame tap: a hook that sees every frame a connection sends and
+//! receives, for people studying the protocol (`demo --trace`) and for
+//! tests that compare bytes on the wire.
+
+use std::io::Write;
+use std::time::Duration;
+
+use amqp_wire::{Frame, ProtocolHeader};
+
+/// Which way a frame went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From this client to the broker.
+    Sent,
+    /// From the broker to this client.
+    Received,
+}
+
+impl Direction {
+    /// `->` for sent, `<-` for received.
+    pub fn arrow(self) -> &'static str {
+        match self {
+            Self::Sent => "->",
+            Self::Received => "<-",
+        }
+    }
+}
+
+/// What the tap is shown.
+#[derive(Debug, Clone, Copy)]
+pub enum Tapped<'a> {
+    /// The 8-octet protocol header (sent first; received if the broker
+    /// refuses our version).
+    ProtocolHeader(&'a ProtocolHeader),
+    /// A decoded frame.
+    Frame(&'a Frame),
+}
+
+/// One frame seen by the tap.
+#[derive(Debug, Clone, Copy)]
+pub struct TapEvent<'a> {
+    /// Numbers connections of this process from 1, in the order they were made.
+    pub connection_id: u64,
+    /// Which way it went.
+    pub direction: Direction,
+    /// Time since the connection started.
+    pub elapsed: Duration,
+    /// The frame.
+    pub frame: Tapped<'a>,
+}
+
+impl std::fmt::Display for TapEvent<'_> {
+    /// `[c1 +0.012s] -> ch=1 basic.publish ...`, the frame as `amqp-decode` prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[c{} +{:.3}s] {} ",
+            self.connection_id,
+            self.elapsed.as_secs_f64(),
+            self.direction.arrow()
+        )?;
+        match self.frame {
+            Tapped::ProtocolHeader(h) => write!(f, "{h}"),
+            Tapped::Frame(frame) => write!(f, "{frame}"),
+        }
+    }
+}
+
+/// Receives every frame of the connections it is installed on (see
+/// [`crate::ConnectionConfig::with_tap`]). Called on the connection's driver
+/// task: keep it quick. Any `Fn(&TapEvent)` closure is a tap.
+pub trait FrameTap: Send + Sync {
+    /// Called once per frame, in wire order per direction.
+    fn on_frame(&self, event: &TapEvent<'_>);
+}
+
+impl<F: Fn(&TapEvent<'_>) + Send + Sync> FrameTap for F {
+    fn on_frame(&self, event: &TapEvent<'_>) {
+        self(event)
+    }
+}
+
+/// A tap that prints one line per frame to standard error.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PrintTap;
+
+impl FrameTap for PrintTap {
+    fn on_frame(&self, event: &TapEvent<'_>) {
+        // A closed stderr is no reason to disturb the connection.
+        let _ = writeln!(std::io::stderr().lock(), "{event}");
+    }
+}

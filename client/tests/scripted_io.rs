@@ -1,0 +1,1159 @@
+//! The real driver over scripted peers: `tokio_test::io::Builder` where
+//! every byte is fixed in advance, and an in-process fake broker (over
+//! `tokio::io::duplex`) for longer conversations. Time is paused where it
+//! matters, so heartbeat tests take no real time and never flake.
+
+mod support;
+
+use std::io;
+use std::time::Duration;
+
+use amqp_client::wire::*;
+use amqp_client::{
+    BasicConsumeOptions, BasicPublishOptions, Connection, ConnectionConfig, Error, FieldTable,
+    Heartbeat, QueueDeclareOptions, Tuning,
+};
+use support::*;
+use tokio::time::Instant;
+use tokio_test::io::Builder;
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn violation_code(e: &Error) -> Option<u16> {
+    match e {
+        Error::ProtocolViolation { reply_code, .. } => Some(reply_code.0),
+        _ => None,
+    }
+}
+
+// ===== the handshake, byte by byte =====
+
+/// The start-ok the client sends for `config`, with its fields checked.
+/// It names the platform and crate version, so the byte-exact test below
+/// takes its bytes from here (re-encoding is exact) rather than hard-coding them.
+async fn checked_start_ok(config: ConnectionConfig) -> Vec<u8> {
+    let (client, mut broker) = pipe(1 << 16);
+    let connect = Connection::connect_stream(client, config);
+    let capture = async {
+        assert_eq!(broker.read_protocol_header().await, PROTOCOL_HEADER);
+        broker.send_method(0, start()).await;
+        broker.recv_method().await
+    };
+    let (_, (channel, method)) = within("start-ok", async {
+        tokio::select! {
+            r = connect => panic!("connect ended early: {r:?}"),
+            got = capture => ((), got),
+        }
+    })
+    .await;
+    assert_eq!(channel, 0);
+    let Method::ConnectionStartOk(ok) = &method else {
+        panic!("expected start-ok, got {method:?}");
+    };
+    assert_eq!(ok.mechanism, "PLAIN");
+    assert_eq!(ok.response.as_bytes(), b"\0guest\0guest");
+    assert_eq!(ok.locale, "en_US");
+    let props = &ok.client_properties;
+    let text = |key: &str| props.get(key).and_then(FieldValue::as_str);
+    assert_eq!(text("product"), Some("amqp-client (Rust)"));
+    assert_eq!(text("version"), Some(env!("CARGO_PKG_VERSION")));
+    assert!(text("platform").is_some_and(|p| !p.is_empty()));
+    assert!(props
+        .get("capabilities")
+        .and_then(FieldValue::as_table)
+        .is_some());
+    encode(&[Frame::method(0, method)])
+}
+
+#[tokio::test]
+async fn the_whole_negotiation_is_byte_exact() {
+    let config = config().with_heartbeat(Heartbeat::Secs(10));
+    let start_ok = checked_start_ok(config.clone()).await;
+    let mock = Builder::new()
+        // Protocol header: "AMQP" 0 0-9-1.
+        .write(b"AMQP\x00\x00\x09\x01")
+        .read(&encode(&[Frame::method(0, start())]))
+        .write(&start_ok)
+        // connection.tune: channel_max 2047, frame_max 131072, heartbeat 60.
+        .read(&[
+            1, 0, 0, 0, 0, 0, 12, 0, 10, 0, 30, 0x07, 0xff, 0, 2, 0, 0, 0, 60, 0xce,
+        ])
+        // connection.tune-ok: 2047, 131072, heartbeat 10 (ours is lower).
+        .write(&[
+            1, 0, 0, 0, 0, 0, 12, 0, 10, 0, 31, 0x07, 0xff, 0, 2, 0, 0, 0, 10, 0xce,
+        ])
+        // connection.open: vhost "/", capabilities "", insist false.
+        .write(&[1, 0, 0, 0, 0, 0, 8, 0, 10, 0, 40, 1, b'/', 0, 0, 0xce])
+        // connection.open-ok.
+        .read(&[1, 0, 0, 0, 0, 0, 5, 0, 10, 0, 41, 0, 0xce])
+        // connection.close 200 "closed by the client" 0 0.
+        .write(&[1, 0, 0, 0, 0, 0, 31, 0, 10, 0, 50, 0, 200, 20])
+        .write(b"closed by the client")
+        .write(&[0, 0, 0, 0, 0xce])
+        // connection.close-ok.
+        .read(&[1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 51, 0xce])
+        .build();
+    let conn = within("connect", Connection::connect_stream(mock, config))
+        .await
+        .expect("connect");
+    assert_eq!(
+        conn.tuning(),
+        Tuning {
+            channel_max: 2047,
+            frame_max: 131_072,
+            heartbeat: 10
+        }
+    );
+    assert_eq!(
+        conn.server_properties()
+            .get("product")
+            .and_then(FieldValue::as_str),
+        Some("RabbitMQ")
+    );
+    within("close", conn.close()).await.expect("close");
+    assert!(matches!(
+        within("closed", conn.closed()).await,
+        Error::ClientClosed
+    ));
+}
+
+#[tokio::test]
+async fn a_broker_answering_with_its_own_protocol_header_refuses_our_version() {
+    for (header, version) in [
+        (*b"AMQP\x00\x01\x00\x00", "1-0-0"),
+        (*b"AMQP\x00\x00\x08\x00", "0-8-0"),
+        (*b"AMQP\x00\x00\x09\x01", "0-9-1"),
+    ] {
+        let mock = Builder::new().write(&PROTOCOL_HEADER).read(&header).build();
+        match within("connect", Connection::connect_stream(mock, config())).await {
+            Err(Error::VersionRefused { version: v }) => {
+                assert_eq!(v, version);
+                let message = Error::VersionRefused { version: v }.to_string();
+                assert!(message.contains(version), "{message}");
+            }
+            other => panic!("{version}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn eof_in_the_middle_of_connection_start_fails_connect_with_an_io_error() {
+    let start = encode(&[Frame::method(0, start())]);
+    let mock = Builder::new()
+        .write(&PROTOCOL_HEADER)
+        .read(&start[..20])
+        .build();
+    match within("connect", Connection::connect_stream(mock, config())).await {
+        Err(Error::Io(e)) => {
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+            assert!(e.to_string().contains("middle of a frame"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_reset_during_the_handshake_fails_connect_with_that_io_error() {
+    let mock = Builder::new()
+        .write(&PROTOCOL_HEADER)
+        .read_error(io::ErrorKind::ConnectionReset.into())
+        .build();
+    match within("connect", Connection::connect_stream(mock, config())).await {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broker_that_never_answers_the_header_times_out_the_connect() {
+    let (client, mut broker) = pipe(1 << 16);
+    let config = config().with_connection_timeout(secs(5));
+    let started = Instant::now();
+    let (result, header) = tokio::join!(
+        Connection::connect_stream(client, config),
+        broker.read_protocol_header()
+    );
+    assert_eq!(header, PROTOCOL_HEADER);
+    assert!(matches!(result, Err(Error::ConnectTimeout(d)) if d == secs(5)));
+    assert_eq!(started.elapsed(), secs(5));
+    // The driver was stopped with the handshake: the socket closes.
+    assert!(within("EOF", broker.until_eof()).await.is_empty());
+}
+
+// ===== refusals during the handshake =====
+
+#[tokio::test]
+async fn a_login_refused_with_403_fails_connect_with_the_brokers_reason() {
+    let (client, mut broker) = pipe(1 << 16);
+    let broker_side = async {
+        broker.read_protocol_header().await;
+        broker.send_method(0, start()).await;
+        assert!(matches!(
+            broker.recv_method().await,
+            (0, Method::ConnectionStartOk(_))
+        ));
+        broker
+            .send_method(
+                0,
+                ConnectionClose {
+                    reply_code: 403,
+                    reply_text:
+                        "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN"
+                            .into(),
+                    class_id: 0,
+                    method_id: 0,
+                },
+            )
+            .await;
+        let close_ok = broker.recv_method().await;
+        assert_eq!(close_ok, (0, ConnectionCloseOk::default().into()));
+        assert!(broker.until_eof().await.is_empty());
+    };
+    let (result, ()) = within("connect", async {
+        tokio::join!(
+            Connection::connect_stream(client, config().with_credentials("guest", "wrong")),
+            broker_side
+        )
+    })
+    .await;
+    match result {
+        Err(Error::ConnectionClosed(reason)) => {
+            assert_eq!(reason.reply_code, ReplyCode::ACCESS_REFUSED);
+            assert!(reason.reply_text.contains("Login was refused"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Runs a connect against a broker that sends `start`, and returns the
+/// result and everything the client sent after its protocol header.
+async fn connect_against_start(start: Vec<u8>) -> (Result<Connection, Error>, Vec<Frame>) {
+    let (client, mut broker) = pipe(1 << 16);
+    let broker_side = async {
+        broker.read_protocol_header().await;
+        broker.send_raw(&start).await;
+        broker.until_eof().await
+    };
+    within("connect", async {
+        tokio::join!(Connection::connect_stream(client, config()), broker_side)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_broker_that_is_not_0_9_is_refused_with_a_clear_error() {
+    let (result, sent) = connect_against_start(encode(&[Frame::method(
+        0,
+        ConnectionStart {
+            version_major: 8,
+            version_minor: 0,
+            ..start()
+        },
+    )]))
+    .await;
+    assert!(
+        sent.is_empty(),
+        "nothing after refusing a version: {sent:?}"
+    );
+    match result {
+        Err(e @ Error::Negotiation(_)) => assert!(e.to_string().contains("8-0"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_broker_without_a_mechanism_we_have_is_refused_with_a_clear_error() {
+    let (result, sent) = connect_against_start(encode(&[Frame::method(
+        0,
+        ConnectionStart {
+            mechanisms: "EXTERNAL".into(),
+            ..start()
+        },
+    )]))
+    .await;
+    assert!(sent.is_empty(), "{sent:?}");
+    match result {
+        Err(e @ Error::Negotiation(_)) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("EXTERNAL") && message.contains("PLAIN"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_connection_start_over_4096_octets_is_refused_with_501() {
+    let mut big = start();
+    big.server_properties
+        .insert("padding", "x".repeat(5000).as_str());
+    let (client, mut broker) = pipe(1 << 16);
+    let broker_side = async {
+        broker.read_protocol_header().await;
+        broker.send(Frame::method(0, big)).await;
+        broker.expect_close_then_eof().await
+    };
+    let (result, code) = within("connect", async {
+        tokio::join!(Connection::connect_stream(client, config()), broker_side)
+    })
+    .await;
+    assert_eq!(code, 501);
+    assert_eq!(result.err().as_ref().and_then(violation_code), Some(501));
+}
+
+#[tokio::test]
+async fn tuning_follows_tune_ok_whichever_side_is_lower_and_zero_means_no_limit() {
+    let ours = config()
+        .with_channel_max(100)
+        .with_frame_max(65_536)
+        .with_heartbeat(Heartbeat::Secs(30));
+    let cases = [
+        // (server's tune, the tuning expected)
+        ((10, 8192, 5), (10, 8192, 5)),
+        ((2047, 131_072, 60), (100, 65_536, 30)),
+        ((0, 0, 0), (100, 65_536, 30)),
+    ];
+    for ((cm, fm, hb), (channel_max, frame_max, heartbeat)) in cases {
+        let (conn, _broker) = open(ours.clone(), tune(cm, fm, hb)).await;
+        assert_eq!(
+            conn.tuning(),
+            Tuning {
+                channel_max,
+                frame_max,
+                heartbeat
+            },
+            "server ({cm}, {fm}, {hb})"
+        );
+    }
+    // Zero on our side takes the server's values.
+    let theirs = config().with_channel_max(0).with_frame_max(0);
+    let (conn, _broker) = open(theirs, tune(2047, 131_072, 0)).await;
+    assert_eq!(
+        (conn.tuning().channel_max, conn.tuning().frame_max),
+        (2047, 131_072)
+    );
+}
+
+// ===== heartbeats =====
+
+#[tokio::test(start_paused = true)]
+async fn heartbeats_go_out_after_half_an_interval_without_writes() {
+    let (conn, mut broker) =
+        open(config().with_heartbeat(Heartbeat::Secs(10)), tune(0, 0, 10)).await;
+    let opened = Instant::now();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let frame = within("heartbeat", broker.recv()).await;
+        assert_eq!(frame, Some(Frame::Heartbeat));
+        seen.push(opened.elapsed());
+        broker.send(Frame::Heartbeat).await;
+    }
+    assert_eq!(seen, [secs(5), secs(10), secs(15)]);
+    assert!(conn.is_open());
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_heartbeat_goes_out_while_the_client_keeps_writing() {
+    let (conn, mut broker) =
+        open(config().with_heartbeat(Heartbeat::Secs(10)), tune(0, 0, 10)).await;
+    let ch = open_channel(&conn, &mut broker).await;
+    let opened = Instant::now();
+    for i in 0..4 {
+        tokio::time::sleep(secs(3)).await;
+        let _ = ch
+            .basic_publish(
+                "",
+                "q",
+                BasicPublishOptions::default(),
+                Default::default(),
+                "tick",
+            )
+            .await
+            .expect("publish");
+        for _ in 0..3 {
+            let frame = within("publish frames", broker.recv())
+                .await
+                .expect("a frame");
+            assert_ne!(frame, Frame::Heartbeat, "heartbeat after publish {i}");
+        }
+        broker.send(Frame::Heartbeat).await;
+    }
+    // Silence from the client after its last publish at 12 s: heartbeat at 17 s.
+    let frame = within("heartbeat", broker.recv()).await;
+    assert_eq!(frame, Some(Frame::Heartbeat));
+    assert_eq!(opened.elapsed(), secs(17));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_broker_is_detected_within_two_intervals() {
+    let (conn, mut broker) =
+        open(config().with_heartbeat(Heartbeat::Secs(10)), tune(0, 0, 10)).await;
+    let ch = open_channel(&conn, &mut broker).await;
+    let last_heard = Instant::now();
+    // The broker takes what the client sends and says nothing more.
+    let silent = tokio::spawn(async move { broker.until_eof().await });
+    let (declared, error) = within("heartbeat timeout", async {
+        tokio::join!(
+            ch.queue_declare("q", QueueDeclareOptions::default(), FieldTable::new()),
+            conn.closed()
+        )
+    })
+    .await;
+    let waited = last_heard.elapsed();
+    assert!(
+        waited >= secs(20) && waited <= secs(20) + Duration::from_millis(100),
+        "{waited:?}"
+    );
+    assert!(
+        matches!(error, Error::HeartbeatTimeout(d) if d == secs(20)),
+        "{error:?}"
+    );
+    assert!(
+        matches!(declared, Err(Error::HeartbeatTimeout(_))),
+        "{declared:?}"
+    );
+    // Later calls fail the same way, at once.
+    assert!(matches!(
+        conn.open_channel().await,
+        Err(Error::HeartbeatTimeout(_))
+    ));
+    assert!(matches!(
+        ch.basic_publish("", "q", Default::default(), Default::default(), "x")
+            .await,
+        Err(Error::HeartbeatTimeout(_))
+    ));
+    assert!(!conn.is_open());
+    // The client kept sending heartbeats while it waited, then hung up.
+    let sent = within("EOF", silent).await.expect("broker task");
+    let heartbeats = sent.iter().filter(|f| **f == Frame::Heartbeat).count();
+    assert_eq!(heartbeats, 3, "{sent:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_broker_that_also_stops_reading_is_still_detected() {
+    // A tiny pipe the broker never reads from: the client's writes stall
+    // with bytes still queued when the heartbeat timeout comes.
+    let (client, mut broker) = pipe(4096);
+    let config = config().with_heartbeat(Heartbeat::Secs(10));
+    let (conn, _) = within("handshake", async {
+        tokio::join!(
+            Connection::connect_stream(client, config),
+            broker.handshake(tune(0, 0, 10))
+        )
+    })
+    .await;
+    let conn = conn.expect("connect");
+    let ch = open_channel(&conn, &mut broker).await;
+    let last_heard = Instant::now();
+    let _ = ch
+        .basic_publish(
+            "",
+            "q",
+            Default::default(),
+            Default::default(),
+            body(256 * 1024),
+        )
+        .await
+        .expect("publish is queued");
+    let error = within("heartbeat timeout", conn.closed()).await;
+    assert!(matches!(error, Error::HeartbeatTimeout(_)), "{error:?}");
+    let waited = last_heard.elapsed();
+    assert!(waited <= secs(20) + secs(2), "{waited:?}");
+    drop(broker);
+}
+
+// ===== broken sockets =====
+
+#[tokio::test(start_paused = true)]
+async fn eof_mid_frame_fails_pending_and_later_operations_with_an_io_error() {
+    let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
+    let ch = open_channel(&conn, &mut broker).await;
+    let (consumer, ()) = tokio::join!(
+        ch.basic_consume("q", "c1", BasicConsumeOptions::default(), FieldTable::new()),
+        async {
+            assert!(matches!(
+                broker.recv_method().await,
+                (1, Method::BasicConsume(_))
+            ));
+            broker
+                .send_method(
+                    1,
+                    BasicConsumeOk {
+                        consumer_tag: "c1".into(),
+                    },
+                )
+                .await;
+        }
+    );
+    let mut consumer = consumer.expect("consume");
+    let started = Instant::now();
+    let (declared, ()) = within("declare", async {
+        tokio::join!(
+            ch.queue_declare("q2", QueueDeclareOptions::default(), FieldTable::new()),
+            async {
+                assert!(matches!(
+                    broker.recv_method().await,
+                    (1, Method::QueueDeclare(_))
+                ));
+                let reply = encode(&[Frame::method(1, QueueDeclareOk::default())]);
+                broker.send_raw(&reply[..reply.len() - 3]).await;
+                broker.hang_up();
+            }
+        )
+    })
+    .await;
+    let is_eof =
+        |e: &Error| matches!(e, Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof);
+    assert!(declared.as_ref().is_err_and(is_eof), "{declared:?}");
+    assert!(matches!(consumer.next().await, Some(Err(ref e)) if is_eof(e)));
+    assert!(consumer.next().await.is_none());
+    assert!(is_eof(&within("closed", conn.closed()).await));
+    assert!(conn.open_channel().await.is_err_and(|e| is_eof(&e)));
+    assert!(ch
+        .queue_declare("q3", QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .is_err_and(|e| is_eof(&e)));
+    assert!(ch
+        .basic_publish("", "q", Default::default(), Default::default(), "x")
+        .await
+        .is_err_and(|e| is_eof(&e)));
+    assert!(conn.close().await.is_err_and(|e| is_eof(&e)));
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "nothing waited on a timer"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_reset_fails_pending_and_later_operations_with_an_io_error() {
+    let (client, mut broker) = pipe(1 << 16);
+    let (client, breaker) = breakable(client);
+    let (conn, _) = tokio::join!(
+        Connection::connect_stream(client, config()),
+        broker.handshake(tune(0, 0, 0))
+    );
+    let conn = conn.expect("connect");
+    let ch = open_channel(&conn, &mut broker).await;
+    let confirm = {
+        let (r, ()) = tokio::join!(ch.confirm_select(), async {
+            assert!(matches!(
+                broker.recv_method().await,
+                (1, Method::ConfirmSelect(_))
+            ));
+            broker.send_method(1, ConfirmSelectOk::default()).await;
+        });
+        r.expect("confirm.select");
+        ch.basic_publish(
+            "",
+            "q",
+            Default::default(),
+            Default::default(),
+            "unconfirmed",
+        )
+        .await
+        .expect("publish")
+    };
+    let started = Instant::now();
+    let (declared, ()) = tokio::join!(
+        ch.queue_declare("q", QueueDeclareOptions::default(), FieldTable::new()),
+        async {
+            // The publish, then the declare.
+            assert!(matches!(
+                broker.recv_method().await,
+                (1, Method::BasicPublish(_))
+            ));
+            broker.recv_frame().await;
+            broker.recv_frame().await;
+            assert!(matches!(
+                broker.recv_method().await,
+                (1, Method::QueueDeclare(_))
+            ));
+            breaker.reset();
+        }
+    );
+    let is_reset =
+        |e: &Error| matches!(e, Error::Io(io) if io.kind() == io::ErrorKind::ConnectionReset);
+    assert!(declared.as_ref().is_err_and(is_reset), "{declared:?}");
+    assert!(within("confirm", confirm.wait())
+        .await
+        .is_err_and(|e| is_reset(&e)));
+    assert!(is_reset(&within("closed", conn.closed()).await));
+    assert!(conn.open_channel().await.is_err_and(|e| is_reset(&e)));
+    assert_eq!(started.elapsed(), Duration::ZERO);
+}
+
+// ===== malformed frames =====
+
+/// Opens a connection and a channel, sends `bad` from the broker while a
+/// queue.declare is pending, and checks the close the client answers with
+/// and the error every operation then gets.
+async fn assert_closed_with(bad: Vec<u8>, expected: u16) {
+    let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
+    let ch = open_channel(&conn, &mut broker).await;
+    let (declared, code) = within("declare", async {
+        tokio::join!(
+            ch.queue_declare("q", QueueDeclareOptions::default(), FieldTable::new()),
+            async {
+                assert!(matches!(
+                    broker.recv_method().await,
+                    (1, Method::QueueDeclare(_))
+                ));
+                broker.send_raw(&bad).await;
+                broker.expect_close_then_eof().await
+            }
+        )
+    })
+    .await;
+    assert_eq!(
+        code, expected,
+        "the reply code of the client's connection.close"
+    );
+    assert_eq!(
+        declared.err().as_ref().and_then(violation_code),
+        Some(expected)
+    );
+    let error = within("closed", conn.closed()).await;
+    assert_eq!(violation_code(&error), Some(expected), "{error:?}");
+    assert_eq!(
+        conn.open_channel()
+            .await
+            .err()
+            .as_ref()
+            .and_then(violation_code),
+        Some(expected)
+    );
+    assert_eq!(
+        ch.basic_publish("", "q", Default::default(), Default::default(), "x")
+            .await
+            .err()
+            .as_ref()
+            .and_then(violation_code),
+        Some(expected)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn closes_with_501_on_bad_frame_end() {
+    let mut bad = encode(&[Frame::method(1, QueueDeclareOk::default())]);
+    *bad.last_mut().unwrap() = 0x00;
+    assert_closed_with(bad, 501).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn closes_with_501_on_an_unknown_frame_type() {
+    assert_closed_with(vec![7, 0, 1, 0, 0, 0, 0, 0xce], 501).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn closes_with_502_on_malformed_method_arguments() {
+    // queue.declare-ok whose queue name claims 200 octets, in a 6-octet payload.
+    assert_closed_with(
+        vec![1, 0, 1, 0, 0, 0, 6, 0, 50, 0, 11, 200, b'q', 0xce],
+        502,
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn closes_with_505_on_a_reply_nobody_asked_for() {
+    // exchange.declare-ok while queue.declare-ok is awaited.
+    assert_closed_with(
+        encode(&[Frame::method(1, ExchangeDeclareOk::default())]),
+        505,
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn closes_with_505_on_a_sync_reply_when_nothing_is_pending() {
+    let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
+    let _ch = open_channel(&conn, &mut broker).await;
+    broker.send_method(1, QueueDeclareOk::default()).await;
+    assert_eq!(within("close", broker.expect_close_then_eof()).await, 505);
+    let error = within("closed", conn.closed()).await;
+    assert_eq!(violation_code(&error), Some(505), "{error:?}");
+}
+
+// ===== channels =====
+
+#[tokio::test(start_paused = true)]
+async fn a_channel_close_406_ends_that_channel_while_another_keeps_working() {
+    let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
+    let one = open_channel(&conn, &mut broker).await;
+    let two = open_channel(&conn, &mut broker).await;
+    assert_eq!((one.id(), two.id()), (1, 2));
+
+    let (declared, ()) = within("declare", async {
+        tokio::join!(
+            one.queue_declare("q", QueueDeclareOptions::durable(), FieldTable::new()),
+            async {
+                assert!(matches!(
+                    broker.recv_method().await,
+                    (1, Method::QueueDeclare(_))
+                ));
+                broker
+                    .send_method(
+                        1,
+                        ChannelClose {
+                            reply_code: 406,
+                            reply_text: "PRECONDITION_FAILED - inequivalent arg 'durable'".into(),
+                            class_id: 50,
+                            method_id: 10,
+                        },
+                    )
+                    .await;
+                assert_eq!(
+                    broker.recv_method().await,
+                    (1, ChannelCloseOk::default().into())
+                );
+            }
+        )
+    })
+    .await;
+    match declared {
+        Err(Error::ChannelClosed(reason)) => {
+            assert_eq!(reason.reply_code, ReplyCode::PRECONDITION_FAILED);
+            assert_eq!((reason.class_id, reason.method_id), (50, 10));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(one.error(), Some(Error::ChannelClosed(_))));
+    assert!(matches!(
+        one.basic_publish("", "q", Default::default(), Default::default(), "x")
+            .await,
+        Err(Error::ChannelClosed(_))
+    ));
+
+    // Channel 2 and the connection go on.
+    let (declared, ()) = within("declare on 2", async {
+        tokio::join!(
+            two.queue_declare("q", QueueDeclareOptions::default(), FieldTable::new()),
+            async {
+                assert!(matches!(
+                    broker.recv_method().await,
+                    (2, Method::QueueDeclare(_))
+                ));
+                broker
+                    .send_method(
+                        2,
+                        QueueDeclareOk {
+                            queue: "q".into(),
+                            message_count: 5,
+                            consumer_count: 0,
+                        },
+                    )
+                    .await;
+            }
+        )
+    })
+    .await;
+    assert_eq!(declared.expect("declare on 2").message_count, 5);
+    assert!(conn.is_open());
+    assert!(two.error().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn channel_ids_start_at_1_are_reused_after_close_and_respect_channel_max() {
+    let (conn, mut broker) = open(config(), tune(2, 0, 0)).await;
+    let one = open_channel(&conn, &mut broker).await;
+    let two = open_channel(&conn, &mut broker).await;
+    assert_eq!((one.id(), two.id()), (1, 2));
+    assert!(matches!(
+        conn.open_channel().await,
+        Err(Error::NoFreeChannel(2))
+    ));
+
+    let (closed, ()) = within("channel.close", async {
+        tokio::join!(one.close(), async {
+            assert!(matches!(
+                broker.recv_method().await,
+                (1, Method::ChannelClose(_))
+            ));
+            broker.send_method(1, ChannelCloseOk::default()).await;
+        })
+    })
+    .await;
+    closed.expect("close");
+    let again = open_channel(&conn, &mut broker).await;
+    assert_eq!(again.id(), 1, "the freed number is reused");
+    assert!(matches!(
+        one.basic_publish("", "q", Default::default(), Default::default(), "x")
+            .await,
+        Err(Error::ChannelClosedByClient)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn content_interleaved_across_channels_reaches_each_consumer_whole() {
+    let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
+    let one = open_channel(&conn, &mut broker).await;
+    let two = open_channel(&conn, &mut broker).await;
+    let mut consumers = Vec::new();
+    for (ch, tag) in [(&one, "c1"), (&two, "c2")] {
+        let (consumer, ()) = tokio::join!(
+            ch.basic_consume("q", tag, BasicConsumeOptions::default(), FieldTable::new()),
+            async {
+                let (id, _) = broker.recv_method().await;
+                broker
+                    .send_method(
+                        id,
+                        BasicConsumeOk {
+                            consumer_tag: tag.into(),
+                        },
+                    )
+                    .await;
+            }
+        );
+        consumers.push(consumer.expect("consume"));
+    }
+    let (b1, b2) = (body(3000), body(1000));
+    let frames = [
+        Frame::method(1, deliver("c1", 1)),
+        Frame::method(2, deliver("c2", 1)),
+        header(1, b1.len()),
+        header(2, b2.len()),
+        body_frame(1, &b1[..1000]),
+        body_frame(2, &b2[..500]),
+        body_frame(1, &b1[1000..2000]),
+        body_frame(2, &b2[500..]),
+        body_frame(1, &b1[2000..]),
+    ];
+    broker.send_raw(&encode(&frames)).await;
+    let d2 = within("delivery 2", consumers[1].next())
+        .await
+        .expect("some")
+        .expect("ok");
+    let d1 = within("delivery 1", consumers[0].next())
+        .await
+        .expect("some")
+        .expect("ok");
+    assert_eq!(
+        (d1.body.clone(), d1.consumer_tag.clone()),
+        (b1, "c1".into())
+    );
+    assert_eq!(
+        (d2.body.clone(), d2.consumer_tag.clone()),
+        (b2, "c2".into())
+    );
+    assert_eq!(d1.delivery_tag, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_publish_is_split_into_frames_of_frame_max_minus_8() {
+    let (conn, mut broker) = open(config().with_frame_max(4096), tune(0, 4096, 0)).await;
+    assert_eq!(conn.tuning().frame_max, 4096);
+    broker.frame_max = 4096;
+    let ch = open_channel(&conn, &mut broker).await;
+    let data = body(10_000);
+    let _ = ch
+        .basic_publish(
+            "",
+            "q",
+            Default::default(),
+            Default::default(),
+            data.clone(),
+        )
+        .await
+        .expect("publish");
+    assert!(matches!(
+        broker.recv_method().await,
+        (1, Method::BasicPublish(_))
+    ));
+    match broker.recv_frame().await {
+        Frame::Header { channel: 1, header } => assert_eq!(header.body_size, 10_000),
+        other => panic!("{other}"),
+    }
+    let mut sizes = Vec::new();
+    let mut joined = Vec::new();
+    while joined.len() < data.len() {
+        match broker.recv_frame().await {
+            Frame::Body {
+                channel: 1,
+                payload,
+            } => {
+                sizes.push(payload.len());
+                joined.extend_from_slice(&payload);
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(sizes, [4088, 4088, 1824]);
+    assert_eq!(joined, data);
+}
+
+#[tokio::test(start_paused = true)]
+async fn confirms_settle_with_multiple_acks_and_a_nack_is_an_error() {
+    let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
+    let ch = open_channel(&conn, &mut broker).await;
+    let (selected, ()) = tokio::join!(ch.confirm_select(), async {
+        assert!(matches!(
+            broker.recv_method().await,
+            (1, Method::ConfirmSelect(_))
+        ));
+        broker.send_method(1, ConfirmSelectOk::default()).await;
+    });
+    selected.expect("confirm.select");
+    let mut confirms = Vec::new();
+    for i in 0..3 {
+        let confirm = ch
+            .basic_publish(
+                "",
+                "q",
+                Default::default(),
+                Default::default(),
+                format!("m{i}"),
+            )
+            .await
+            .expect("publish");
+        confirms.push(Box::pin(confirm.wait()));
+    }
+    for _ in 0..9 {
+        broker.recv_frame().await;
+    }
+    assert!(still_pending(secs(1), &mut confirms[0]).await, "no ack yet");
+
+    broker
+        .send_method(
+            1,
+            BasicAck {
+                delivery_tag: 2,
+                multiple: true,
+            },
+        )
+        .await;
+    let mut confirms = confirms.into_iter();
+    within("confirm 1", confirms.next().unwrap())
+        .await
+        .expect("acked");
+    within("confirm 2", confirms.next().unwrap())
+        .await
+        .expect("acked");
+    let mut third = confirms.next().unwrap();
+    assert!(
+        still_pending(secs(1), &mut third).await,
+        "3 is not covered by ack 2"
+    );
+    broker
+        .send_method(
+            1,
+            BasicNack {
+                delivery_tag: 3,
+                multiple: false,
+                requeue: false,
+            },
+        )
+        .await;
+    assert!(matches!(
+        within("confirm 3", third).await,
+        Err(Error::Nacked)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_basic_return_is_surfaced_on_its_channel() {
+    let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
+    let ch = open_channel(&conn, &mut broker).await;
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
+    let _ = ch
+        .basic_publish("", "nowhere", options, Default::default(), "lost")
+        .await
+        .expect("publish");
+    match broker.recv_method().await {
+        (1, Method::BasicPublish(p)) => assert!(p.mandatory),
+        other => panic!("{other:?}"),
+    }
+    broker
+        .send_content(
+            1,
+            BasicReturn {
+                reply_code: 312,
+                reply_text: "NO_ROUTE".into(),
+                exchange: "".into(),
+                routing_key: "nowhere".into(),
+            },
+            b"lost",
+            10,
+        )
+        .await;
+    let returned = within("return", ch.next_return()).await.expect("a return");
+    assert_eq!(returned.reply_code, ReplyCode::NO_ROUTE);
+    assert_eq!(returned.routing_key, "nowhere");
+    assert_eq!(&returned.body[..], b"lost");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broker_basic_cancel_ends_the_consumer_with_consumer_cancelled() {
+    let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
+    let ch = open_channel(&conn, &mut broker).await;
+    let (consumer, ()) = tokio::join!(
+        ch.basic_consume("q", "", BasicConsumeOptions::default(), FieldTable::new()),
+        async {
+            assert!(matches!(
+                broker.recv_method().await,
+                (1, Method::BasicConsume(_))
+            ));
+            broker
+                .send_method(
+                    1,
+                    BasicConsumeOk {
+                        consumer_tag: "amq.ctag-1".into(),
+                    },
+                )
+                .await;
+        }
+    );
+    let mut consumer = consumer.expect("consume");
+    assert_eq!(consumer.tag(), "amq.ctag-1");
+    broker
+        .send_content(1, deliver("amq.ctag-1", 1), b"before", 100)
+        .await;
+    broker
+        .send_method(
+            1,
+            BasicCancel {
+                consumer_tag: "amq.ctag-1".into(),
+                nowait: false,
+            },
+        )
+        .await;
+    let first = within("delivery", consumer.next()).await;
+    assert!(matches!(first, Some(Ok(ref d)) if &d.body[..] == b"before"));
+    assert!(matches!(
+        within("end", consumer.next()).await,
+        Some(Err(Error::ConsumerCancelled))
+    ));
+    assert!(consumer.next().await.is_none());
+    assert_eq!(
+        broker.recv_method().await,
+        (
+            1,
+            BasicCancelOk {
+                consumer_tag: "amq.ctag-1".into()
+            }
+            .into()
+        )
+    );
+    assert!(ch.error().is_none(), "the channel stays open");
+}
+
+#[tokio::test(start_paused = true)]
+async fn channel_flow_off_holds_publishes_until_flow_on() {
+    let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
+    let ch = open_channel(&conn, &mut broker).await;
+    broker.send_method(1, ChannelFlow { active: false }).await;
+    assert_eq!(
+        broker.recv_method().await,
+        (1, ChannelFlowOk { active: false }.into())
+    );
+    let mut publish =
+        Box::pin(ch.basic_publish("", "q", Default::default(), Default::default(), "held"));
+    assert!(
+        still_pending(secs(5), &mut publish).await,
+        "held while flow is off"
+    );
+    assert!(
+        tokio::time::timeout(secs(5), broker.recv()).await.is_err(),
+        "nothing sent while flow is off"
+    );
+    broker.send_method(1, ChannelFlow { active: true }).await;
+    let _ = within("publish", publish).await.expect("publish");
+    assert_eq!(
+        broker.recv_method().await,
+        (1, ChannelFlowOk { active: true }.into())
+    );
+    assert!(matches!(
+        broker.recv_method().await,
+        (1, Method::BasicPublish(_))
+    ));
+    broker.recv_frame().await;
+    assert_eq!(broker.recv_frame().await, body_frame(1, b"held"));
+}
+
+// ===== the connection =====
+
+#[tokio::test(start_paused = true)]
+async fn connection_blocked_and_unblocked_are_observable() {
+    let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
+    assert_eq!(conn.blocked(), None);
+    let mut watch = conn.watch_blocked();
+    broker
+        .send_method(
+            0,
+            ConnectionBlocked {
+                reason: "low on memory".into(),
+            },
+        )
+        .await;
+    within("blocked", watch.changed()).await.expect("watch");
+    assert_eq!(conn.blocked().as_deref(), Some("low on memory"));
+    broker.send_method(0, ConnectionUnblocked::default()).await;
+    within("unblocked", watch.changed()).await.expect("watch");
+    assert_eq!(conn.blocked(), None);
+    assert!(conn.is_open());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broker_connection_close_fails_pending_operations_with_its_reason() {
+    let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
+    let ch = open_channel(&conn, &mut broker).await;
+    let (declared, ()) = within("declare", async {
+        tokio::join!(
+            ch.queue_declare("q", QueueDeclareOptions::default(), FieldTable::new()),
+            async {
+                broker.recv_method().await;
+                broker
+                    .send_method(
+                        0,
+                        ConnectionClose {
+                            reply_code: 320,
+                            reply_text: "CONNECTION_FORCED - broker forced connection closure"
+                                .into(),
+                            class_id: 0,
+                            method_id: 0,
+                        },
+                    )
+                    .await;
+                assert_eq!(
+                    broker.recv_method().await,
+                    (0, ConnectionCloseOk::default().into())
+                );
+                assert!(broker.until_eof().await.is_empty());
+            }
+        )
+    })
+    .await;
+    let is_forced = |e: &Error| e.reply_code() == Some(ReplyCode::CONNECTION_FORCED);
+    assert!(matches!(&declared, Err(e @ Error::ConnectionClosed(_)) if is_forced(e)));
+    assert!(is_forced(&within("closed", conn.closed()).await));
+    assert!(conn.open_channel().await.is_err_and(|e| is_forced(&e)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn our_close_waits_for_close_ok_and_later_calls_fail_with_client_closed() {
+    let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
+    let (closed, ()) = within("close", async {
+        tokio::join!(conn.close(), async {
+            match broker.recv_method().await {
+                (0, Method::ConnectionClose(c)) => assert_eq!(c.reply_code, 200),
+                other => panic!("{other:?}"),
+            }
+            broker.send_method(0, ConnectionCloseOk::default()).await;
+            assert!(broker.until_eof().await.is_empty());
+        })
+    })
+    .await;
+    closed.expect("close");
+    assert!(matches!(
+        conn.open_channel().await,
+        Err(Error::ClientClosed)
+    ));
+    assert!(matches!(conn.closed().await, Error::ClientClosed));
+}
