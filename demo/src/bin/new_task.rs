@@ -1,0 +1,122 @@
+//! `new_task`: the tutorial's publisher. Publishes the words of its command line as one task to
+//! the durable queue `task_queue`, as a persistent message, and waits for the broker's publisher
+//! confirm: once ` [x] Sent` is printed, the task is on the broker's disk.
+//!
+//! ```text
+//! cargo run -p demo --bin new_task -- First message.
+//! cargo run -p demo --bin new_task -- --count 5
+//! ```
+
+use std::process::ExitCode;
+
+use amqp_client::{BasicProperties, FieldTable, QueueDeclareOptions};
+use demo::args::{no_value, unknown, Arg, Args, Common, COMMON_HELP};
+use demo::broker::{self, Tracer};
+use demo::output::{self, say, Fail, Style};
+use demo::task::task_text;
+
+const HELP: &str = "\
+new_task: publish a task to the work queue (RabbitMQ tutorial 2, on amqp-client)
+
+usage: new_task [OPTIONS] [WORDS...]
+       new_task [OPTIONS] --count N
+
+The words are the task (default: \"Hello World!\"); a worker works one unit per '.' in it.
+Each task is a persistent message (delivery_mode 2) on the durable queue, and new_task waits
+for the broker's publisher confirm before it prints ' [x] Sent'.
+
+options:
+  --count N      send N numbered tasks instead: 'Task 1 .', 'Task 2 ..', ...";
+
+struct Options {
+    common: Common,
+    words: Vec<String>,
+    count: Option<u32>,
+}
+
+/// `None` for `--help`.
+fn parse(mut args: Args) -> Result<Option<Options>, Fail> {
+    let mut options = Options {
+        common: Common::default(),
+        words: Vec::new(),
+        count: None,
+    };
+    while let Some(arg) = args.next_arg() {
+        match arg {
+            Arg::Word(word) => options.words.push(word),
+            Arg::Opt { name, value } => {
+                if options.common.take(&name, value.clone(), &mut args)? {
+                    continue;
+                }
+                match name.as_str() {
+                    "help" => {
+                        no_value(&name, &value)?;
+                        return Ok(None);
+                    }
+                    "count" => {
+                        let count: u32 = args.number(&name, value)?;
+                        if count == 0 {
+                            return Err(Fail::usage("--count needs at least 1"));
+                        }
+                        options.count = Some(count);
+                    }
+                    _ => return Err(unknown(&name)),
+                }
+            }
+        }
+    }
+    if options.count.is_some() && !options.words.is_empty() {
+        return Err(Fail::usage(
+            "give either words or --count, not both (see --help)",
+        ));
+    }
+    Ok(Some(options))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    output::finish(run().await)
+}
+
+async fn run() -> Result<(), Fail> {
+    let Some(options) = parse(Args::from_env())? else {
+        say(format!("{HELP}\n{COMMON_HELP}"));
+        return Ok(());
+    };
+    let queue = &options.common.queue;
+    let url = broker::resolve_url(options.common.url.as_deref());
+    let tracer = options
+        .common
+        .trace
+        .then(|| Tracer::new(None, Style::stdout()));
+    let connection = broker::connect(broker::config_for(&url, "new_task", tracer)?).await?;
+    let channel = connection.open_channel().await?;
+    channel
+        .queue_declare(queue, QueueDeclareOptions::durable(), FieldTable::new())
+        .await?;
+    channel.confirm_select().await?;
+
+    let messages: Vec<String> = match options.count {
+        Some(count) => (1..=count).map(|n| task_text(n, n)).collect(),
+        None if options.words.is_empty() => vec!["Hello World!".to_owned()],
+        None => vec![options.words.join(" ")],
+    };
+    // Publish them all, then wait for the confirms: the broker confirms in batches.
+    let mut confirms = Vec::with_capacity(messages.len());
+    for message in &messages {
+        let properties = BasicProperties::default().persistent();
+        let confirm = channel
+            .basic_publish("", queue, Default::default(), properties, message.clone())
+            .await?;
+        confirms.push(confirm);
+    }
+    for (message, confirm) in messages.iter().zip(confirms) {
+        confirm
+            .wait()
+            .await
+            .map_err(|e| Fail::from(e).context(format!("'{message}' was not confirmed")))?;
+        say(format!(" [x] Sent '{message}'"));
+    }
+    connection.close().await?;
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! The RabbitMQ work-queue tutorial ("Work Queues", tutorial 2) on `amqp-client`.
+//!
+//! Three binaries share this library:
+//!
+//! * `new_task` publishes tasks to the durable queue `task_queue` as persistent messages and
+//!   waits for the broker's publisher confirms.
+//! * `worker` consumes them with prefetch 1 and manual acks, working one dot unit per `.`.
+//! * `demo` (the default) runs the whole tutorial in one command: N workers on their own
+//!   connections, M tasks of uneven length, a live view, a summary and a check that nothing was
+//!   lost; `--compare`, `--kill-one` and `--trace` show fair dispatch, redelivery and the frames
+//!   on the wire.
+//!
+//! Modules: [`args`] (hand-written option parsing), [`broker`] (finding a broker, connecting,
+//! the `--trace` tap), [`output`] (lines, colour, one-line errors), [`task`] (task texts and
+//! lengths), [`worker`] (the worker loop) and [`run`] (the demo itself).
+
+pub mod args;
+pub mod broker;
+pub mod output;
+pub mod run;
+pub mod task;
+pub mod worker;
