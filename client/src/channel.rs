@@ -58,7 +58,7 @@ impl std::fmt::Debug for Channel {
 #[derive(Debug)]
 #[must_use = "a confirm means nothing until awaited; drop it if you don't need it"]
 pub struct PublishConfirm {
-    rx: Option<oneshot::Receiver<Result<Reply>>>,
+    rx: Option<oneshot::Receiver<Result<bool>>>,
     connection: Connection,
 }
 
@@ -66,14 +66,27 @@ impl PublishConfirm {
     /// Ok when the broker acked the message (it is routed and, for a
     /// persistent message in a durable queue, on disk); `Err(Nacked)` when
     /// it refused it. Without confirm mode this returns Ok at once.
+    ///
+    /// With a blocked-publish timeout configured, this fails with
+    /// [`Error::Blocked`] once the broker has blocked the connection that
+    /// long without a break: the message may still be taken later.
+    /// Dropping a `PublishConfirm` does not free its `max_in_flight` slot;
+    /// the broker's confirm does.
     pub async fn wait(self) -> Result<()> {
         let Some(rx) = self.rx else {
             return Ok(());
         };
-        match rx.await.map_err(|_| self.connection.gone())?? {
-            Reply::Confirmed(true) | Reply::Done => Ok(()),
-            Reply::Confirmed(false) => Err(Error::Nacked),
-            other => Err(unexpected(other)),
+        let confirmed = if self.connection.shared.blocked_publish_timeout.is_some() {
+            tokio::select! {
+                confirmed = rx => confirmed,
+                e = self.connection.blocked_too_long() => return Err(e),
+            }
+        } else {
+            rx.await
+        };
+        match confirmed.map_err(|_| self.connection.gone())?? {
+            true => Ok(()),
+            false => Err(Error::Nacked),
         }
     }
 }
@@ -328,7 +341,9 @@ impl Channel {
     }
 
     /// confirm.select: from now on the broker acks or nacks every publish,
-    /// and [`PublishConfirm::wait`] tells which.
+    /// and [`PublishConfirm::wait`] tells which. With
+    /// [`crate::ConnectionConfig::with_max_in_flight`], at most that many
+    /// publishes are unconfirmed at once ([`Channel::unconfirmed`]).
     pub async fn confirm_select(&self) -> Result<()> {
         self.inner.confirms.store(true, Ordering::Release);
         self.call(ConfirmSelect { nowait: false }.into())
@@ -341,6 +356,12 @@ impl Channel {
     /// wait for the broker); in confirm mode the returned [`PublishConfirm`]
     /// waits for the broker's ack. While the broker has flow off for the
     /// channel (channel.flow), this waits until it is back on.
+    ///
+    /// In confirm mode with `max_in_flight` set, this first waits for a
+    /// slot: for the broker to confirm an earlier publish. With a
+    /// blocked-publish timeout set, it fails with [`Error::Blocked`] rather
+    /// than wait longer than that while the broker blocks the connection
+    /// (connection.blocked); the message is then not sent.
     pub async fn basic_publish(
         &self,
         exchange: &str,
@@ -356,6 +377,7 @@ impl Channel {
         if let Some(e) = self.inner.route.closed.get() {
             return Err(e.clone());
         }
+        self.inner.connection.wait_unblocked().await?;
         let method = BasicPublish {
             ticket: 0,
             exchange: exchange.into(),
@@ -364,22 +386,31 @@ impl Channel {
             immediate: options.immediate,
         }
         .into();
-        let (reply, rx) = if self.inner.confirms.load(Ordering::Acquire) {
+        let (confirm, rx) = if self.inner.confirms.load(Ordering::Acquire) {
+            self.take_window_slot().await?;
             let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx))
+            (Some((tx, self.inner.route.clone())), Some(rx))
         } else {
             (None, None)
         };
-        self.inner
+        let sent = self
+            .inner
             .connection
             .send(Command::Publish {
                 channel: self.inner.channel,
                 method,
                 properties,
                 body: body.into(),
-                reply,
+                confirm,
             })
-            .await?;
+            .await;
+        if let Err(e) = sent {
+            // The driver never saw it, so nobody else will give the slot back.
+            if rx.is_some() {
+                self.inner.route.settle_one();
+            }
+            return Err(e);
+        }
         Ok(PublishConfirm {
             rx,
             connection: self.inner.connection.clone(),
@@ -557,6 +588,215 @@ impl Channel {
 
     pub(crate) fn consumer_ended(&self) -> Option<Error> {
         self.inner.route.closed.get().cloned()
+    }
+
+    // ===== the rest of the spec's surface: nowait forms, prefetch_size,
+    // recover-async, access.request, flow as the broker set it =====
+
+    /// queue.bind (50/20) with its `nowait` flag. With `nowait` this returns
+    /// once the method is queued; a refusal (404 for a missing exchange)
+    /// then closes the channel and shows on the next call.
+    pub async fn queue_bind_with(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        options: QueueBindOptions,
+        arguments: FieldTable,
+    ) -> Result<()> {
+        let method = QueueBind {
+            ticket: 0,
+            queue: queue.into(),
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            nowait: options.nowait,
+            arguments,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    /// queue.purge (50/30) with its `nowait` flag; returns how many messages
+    /// were purged, or 0 with `nowait` (no purge-ok tells).
+    pub async fn queue_purge_with(&self, queue: &str, options: QueuePurgeOptions) -> Result<u32> {
+        let method = QueuePurge {
+            ticket: 0,
+            queue: queue.into(),
+            nowait: options.nowait,
+        };
+        match self.call(method.into()).await? {
+            Method::QueuePurgeOk(ok) => Ok(ok.message_count),
+            _ if options.nowait => Ok(0),
+            other => Err(unexpected(Reply::Method(other))),
+        }
+    }
+
+    /// exchange.delete (40/20) with its flags. RabbitMQ refuses `if_unused`
+    /// with 406 PRECONDITION_FAILED while anything is bound to the exchange
+    /// as a source.
+    pub async fn exchange_delete_with(
+        &self,
+        exchange: &str,
+        options: ExchangeDeleteOptions,
+    ) -> Result<()> {
+        let method = ExchangeDelete {
+            ticket: 0,
+            exchange: exchange.into(),
+            if_unused: options.if_unused,
+            nowait: options.nowait,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    /// exchange.bind (40/30, a RabbitMQ extension) with its `nowait` flag:
+    /// routes from `source` to the `destination` exchange.
+    pub async fn exchange_bind_with(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        options: ExchangeBindOptions,
+        arguments: FieldTable,
+    ) -> Result<()> {
+        let method = ExchangeBind {
+            ticket: 0,
+            destination: destination.into(),
+            source: source.into(),
+            routing_key: routing_key.into(),
+            nowait: options.nowait,
+            arguments,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    /// exchange.unbind (40/40, a RabbitMQ extension; its unbind-ok is 40/51)
+    /// with its `nowait` flag.
+    pub async fn exchange_unbind_with(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        options: ExchangeBindOptions,
+        arguments: FieldTable,
+    ) -> Result<()> {
+        let method = ExchangeUnbind {
+            ticket: 0,
+            destination: destination.into(),
+            source: source.into(),
+            routing_key: routing_key.into(),
+            nowait: options.nowait,
+            arguments,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    /// basic.cancel (60/30) with its `nowait` flag. Without it this is
+    /// [`Channel::basic_cancel`]. With it, the consumer's
+    /// [`Consumer::next`] returns `None` at once after what it already
+    /// received (see [`BasicCancelOptions::nowait`] for what that costs).
+    pub async fn basic_cancel_with(
+        &self,
+        consumer_tag: &str,
+        options: BasicCancelOptions,
+    ) -> Result<()> {
+        let method = BasicCancel {
+            consumer_tag: consumer_tag.into(),
+            nowait: options.nowait,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    /// basic.qos (60/10) with all three arguments. RabbitMQ implements no
+    /// byte limit: it answers a `prefetch_size` other than 0 by closing the
+    /// connection with 540 NOT_IMPLEMENTED.
+    pub async fn basic_qos_with_size(
+        &self,
+        prefetch_size: u32,
+        prefetch_count: u16,
+        global: bool,
+    ) -> Result<()> {
+        let method = BasicQos {
+            prefetch_size,
+            prefetch_count,
+            global,
+        };
+        self.call(method.into()).await.map(drop)
+    }
+
+    /// basic.recover-async (60/100): basic.recover without recover-ok, so
+    /// this returns once the method is queued. Deprecated in the spec, still
+    /// honoured by RabbitMQ with `requeue` set.
+    pub async fn basic_recover_async(&self, requeue: bool) -> Result<()> {
+        self.cast(BasicRecoverAsync { requeue }.into()).await
+    }
+
+    /// access.request (30/10): asks for an access ticket; returns the ticket
+    /// from access.request-ok (30/11). Deprecated: RabbitMQ grants every
+    /// request and ignores tickets, which this client always sends as 0.
+    pub async fn access_request(&self, realm: &str, options: AccessRequestOptions) -> Result<u16> {
+        let method = AccessRequest {
+            realm: realm.into(),
+            exclusive: options.exclusive,
+            passive: options.passive,
+            active: options.active,
+            write: options.write,
+            read: options.read,
+        };
+        match self.call(method.into()).await? {
+            Method::AccessRequestOk(ok) => Ok(ok.ticket),
+            other => Err(unexpected(Reply::Method(other))),
+        }
+    }
+
+    /// Whether the broker lets this channel publish: false after it sent
+    /// channel.flow (20/20) with `active` false, until it sends one with
+    /// `active` true. [`Channel::basic_publish`] waits while it is false.
+    pub fn flow_active(&self) -> bool {
+        *self.inner.route.flow.borrow()
+    }
+
+    /// Publishes sent in confirm mode that the broker has not yet acked or
+    /// nacked (basic.ack / basic.nack, 60/80 and 60/120). Never above
+    /// [`Channel::max_in_flight`].
+    pub fn unconfirmed(&self) -> usize {
+        self.inner.route.unconfirmed.load(Ordering::Acquire)
+    }
+
+    /// The bound on [`Channel::unconfirmed`], from
+    /// [`crate::ConnectionConfig::with_max_in_flight`] (`None`: no bound).
+    pub fn max_in_flight(&self) -> Option<usize> {
+        self.inner.connection.shared.max_in_flight
+    }
+
+    /// Takes one slot of the unconfirmed window (waiting for a confirm if
+    /// it is full) and counts the publish as unconfirmed. The driver gives
+    /// the slot back when the publish is settled.
+    async fn take_window_slot(&self) -> Result<()> {
+        let route = &self.inner.route;
+        if let Some(window) = &route.window {
+            let connection = &self.inner.connection;
+            let acquired = if connection.shared.blocked_publish_timeout.is_some() {
+                tokio::select! {
+                    permit = window.acquire() => permit,
+                    e = connection.blocked_too_long() => return Err(e),
+                }
+            } else {
+                window.acquire().await
+            };
+            match acquired {
+                // The slot is handed back by `add_permits` when the
+                // confirm comes, not when this guard drops.
+                Ok(permit) => permit.forget(),
+                Err(_) => {
+                    return Err(route
+                        .closed
+                        .get()
+                        .cloned()
+                        .unwrap_or_else(|| connection.gone()))
+                }
+            }
+        }
+        route.unconfirmed.fetch_add(1, Ordering::AcqRel);
+        Ok(())
     }
 }
 

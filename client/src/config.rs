@@ -26,6 +26,20 @@ pub const DEFAULT_CHANNEL_MAX: u16 = 2047;
 /// How long `connect` may take by default, TCP and handshake included.
 pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long [`crate::Connection::close`] waits for connection.close-ok by
+/// default before dropping the socket: a live broker answers in
+/// milliseconds, so this only bounds a broker that went silent.
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// RabbitMQ's default `consumer_timeout` (since 3.8.15): a delivery left
+/// unacked this long makes the broker close its channel with 406.
+pub const DEFAULT_CONSUMER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The share of the consumer timeout after which an unacked delivery is
+/// reported by default: with 30 min, a warning after 24 min leaves 6 min to
+/// ack before the broker closes the channel.
+pub const DEFAULT_ACK_WARNING_FRACTION: f32 = 0.8;
+
 /// The heartbeat the client asks for in `connection.tune-ok`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Heartbeat {
@@ -88,6 +102,21 @@ pub struct ConnectionConfig {
     pub mechanism: SaslMechanism,
     /// Called for every frame sent and received (see [`FrameTap`]).
     pub tap: Option<Arc<dyn FrameTap>>,
+    /// At most this many unconfirmed publishes per channel in confirm mode;
+    /// a publish beyond it waits for a confirm (`None`: no limit).
+    pub max_in_flight: Option<usize>,
+    /// How long a publish may wait while the broker blocks the connection
+    /// (connection.blocked) before failing with [`Error::Blocked`]
+    /// (`None`: wait as long as the block lasts).
+    pub blocked_publish_timeout: Option<Duration>,
+    /// How long [`crate::Connection::close`] waits for close-ok.
+    pub close_timeout: Duration,
+    /// The broker's `consumer_timeout`, which the client cannot read over
+    /// AMQP (`None`: the broker has none; no ack-timeout warnings).
+    pub consumer_timeout: Option<Duration>,
+    /// A delivery held unacked for this share of `consumer_timeout` is
+    /// reported (see [`crate::Connection::ack_timeout_warnings`]).
+    pub ack_warning_fraction: f32,
 }
 
 impl Default for ConnectionConfig {
@@ -105,6 +134,11 @@ impl Default for ConnectionConfig {
             connection_name: None,
             mechanism: SaslMechanism::Plain,
             tap: None,
+            max_in_flight: None,
+            blocked_publish_timeout: None,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            consumer_timeout: Some(DEFAULT_CONSUMER_TIMEOUT),
+            ack_warning_fraction: DEFAULT_ACK_WARNING_FRACTION,
         }
     }
 }
@@ -124,6 +158,11 @@ impl fmt::Debug for ConnectionConfig {
             .field("connection_name", &self.connection_name)
             .field("mechanism", &self.mechanism)
             .field("tap", &self.tap.is_some())
+            .field("max_in_flight", &self.max_in_flight)
+            .field("blocked_publish_timeout", &self.blocked_publish_timeout)
+            .field("close_timeout", &self.close_timeout)
+            .field("consumer_timeout", &self.consumer_timeout)
+            .field("ack_warning_fraction", &self.ack_warning_fraction)
             .finish()
     }
 }
@@ -309,6 +348,78 @@ impl ConnectionConfig {
     pub fn with_tap(mut self, tap: Arc<dyn FrameTap>) -> Self {
         self.tap = Some(tap);
         self
+    }
+    /// Bounds each confirm-mode channel to `max` unconfirmed publishes: a
+    /// publish waits for room, so a broker slower than the publisher
+    /// cannot make unconfirmed messages pile up in memory. A slot is freed
+    /// by the broker's basic.ack or basic.nack, or when the channel or
+    /// connection closes; never by dropping a [`crate::PublishConfirm`].
+    /// 0 is taken as 1.
+    ///
+    /// No limit by default: the right window depends on message size and
+    /// latency, and a default one would throttle code that publishes a
+    /// batch before awaiting its confirms.
+    pub fn with_max_in_flight(mut self, max: usize) -> Self {
+        self.max_in_flight = Some(max.max(1));
+        self
+    }
+    /// Fails a publish with [`Error::Blocked`] once it has waited `timeout`
+    /// while the broker blocks the connection (connection.blocked, sent on
+    /// a memory or disk alarm). It bounds `basic_publish` when the block is
+    /// already known, and [`crate::PublishConfirm::wait`] when it comes
+    /// later.
+    ///
+    /// No timeout by default: an alarm is the broker asking publishers to
+    /// slow down until it has room again, and it usually clears; failing by
+    /// default would turn a passing alarm into lost messages in code that
+    /// does not retry. Set it where a publisher must not stall for long.
+    pub fn with_blocked_publish_timeout(mut self, timeout: Duration) -> Self {
+        self.blocked_publish_timeout = Some(timeout);
+        self
+    }
+    /// Sets how long [`crate::Connection::close`] waits for close-ok
+    /// before dropping the socket and failing with [`Error::CloseTimeout`].
+    pub fn with_close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+    /// Tells the client the broker's `consumer_timeout` (RabbitMQ's
+    /// setting, default 30 min), for ack-timeout warnings.
+    pub fn with_consumer_timeout(mut self, timeout: Duration) -> Self {
+        self.consumer_timeout = Some(timeout);
+        self
+    }
+    /// For a broker with no consumer timeout: no ack-timeout tracking.
+    pub fn without_consumer_timeout(mut self) -> Self {
+        self.consumer_timeout = None;
+        self
+    }
+    /// Sets the share of `consumer_timeout` after which an unacked delivery
+    /// is reported; kept within (0, 1], anything else (NaN included) takes
+    /// the default, 0.8.
+    pub fn with_ack_warning_fraction(mut self, fraction: f32) -> Self {
+        self.ack_warning_fraction = if fraction > 0.0 && fraction <= 1.0 {
+            fraction
+        } else {
+            DEFAULT_ACK_WARNING_FRACTION
+        };
+        self
+    }
+    /// How long a delivery may stay unacked before it is reported, if ever.
+    pub(crate) fn ack_warning_after(&self) -> Option<Duration> {
+        // The field is public, so it may hold anything: fall back to the
+        // default rather than let a bad value panic in the arithmetic.
+        let fraction = match self.ack_warning_fraction {
+            f if f > 0.0 && f <= 1.0 => f,
+            _ => DEFAULT_ACK_WARNING_FRACTION,
+        };
+        let timeout = self.consumer_timeout?;
+        // In millionths, so that 0.8 of 30 min is 24 min exactly, not a
+        // few microseconds more as f32's 0.800000011... would make it.
+        const PARTS: u128 = 1_000_000;
+        let parts = (f64::from(fraction) * PARTS as f64).round() as u128;
+        let nanos = timeout.as_nanos() * parts / PARTS;
+        Some(u64::try_from(nanos).map_or(Duration::MAX, Duration::from_nanos))
     }
 }
 

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use amqp_wire::{ConnectionUpdateSecret, FieldTable};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::channel::Channel;
 use crate::config::ConnectionConfig;
+use crate::consumer::AckTimeoutWarning;
 use crate::driver::{ChannelRoute, Command, Driver, ReplyTx, Shared};
 use crate::error::{Error, Result};
 use crate::proto::{Reply, Tuning};
@@ -73,7 +74,7 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
-        let shared = Arc::new(Shared::new());
+        let shared = Arc::new(Shared::new(&config));
         let (opened_tx, opened_rx) = oneshot::channel();
         let driver = Driver::new(config, rx, shared.clone(), opened_tx);
         let task = tokio::spawn(driver.run(stream));
@@ -92,11 +93,7 @@ impl Connection {
     /// Opens a channel on the lowest free number.
     pub async fn open_channel(&self) -> Result<Channel> {
         let (returns_tx, returns_rx) = mpsc::unbounded_channel();
-        let route = Arc::new(ChannelRoute {
-            flow: watch::Sender::new(true),
-            returns: returns_tx,
-            closed: Default::default(),
-        });
+        let route = Arc::new(ChannelRoute::new(returns_tx, self.shared.max_in_flight));
         let reply = self
             .request(|reply| Command::OpenChannel {
                 reply,
@@ -112,7 +109,10 @@ impl Connection {
     }
 
     /// Closes the connection: connection.close, then waits for close-ok.
-    /// Channels and consumers end with [`Error::ClientClosed`].
+    /// Channels and consumers end with [`Error::ClientClosed`]. A broker
+    /// that never answers is given `close_timeout` (10 s by default, see
+    /// [`ConnectionConfig::with_close_timeout`]); then the socket is dropped
+    /// and this fails with [`Error::CloseTimeout`].
     pub async fn close(&self) -> Result<()> {
         match self.request(|reply| Command::Close { reply }).await {
             Ok(_) | Err(Error::ClientClosed) => Ok(()),
@@ -161,6 +161,73 @@ impl Connection {
     /// Watches connection.blocked / unblocked.
     pub fn watch_blocked(&self) -> watch::Receiver<Option<String>> {
         self.shared.blocked.subscribe()
+    }
+
+    /// Warnings for deliveries held unacked too long (see
+    /// [`AckTimeoutWarning`]), from now on: each receiver gets every
+    /// warning raised after it was made. A receiver that falls more than
+    /// 1024 warnings behind loses the oldest (`RecvError::Lagged`).
+    pub fn ack_timeout_warnings(&self) -> broadcast::Receiver<AckTimeoutWarning> {
+        self.shared.ack_warnings.subscribe()
+    }
+
+    /// With a `blocked_publish_timeout`, waits while the broker blocks the
+    /// connection (connection.blocked) for at most that long; `Err(Blocked)`
+    /// once it has passed with the block still on. Without one, returns at once.
+    pub(crate) async fn wait_unblocked(&self) -> Result<()> {
+        let Some(timeout) = self.shared.blocked_publish_timeout else {
+            // No timeout: publish as before, into the socket the broker
+            // stops reading; the command queue then holds publishers back.
+            return Ok(());
+        };
+        let mut blocked = self.shared.blocked.subscribe();
+        // Bound apart from the match: the read guard must not live across an await.
+        let current = blocked.borrow_and_update().clone();
+        let Some(reason) = current else {
+            return Ok(());
+        };
+        // An error (the sender gone) cannot happen while `self` holds
+        // `Shared`; it would leave nothing to wait for anyway.
+        let unblocked = tokio::time::timeout(timeout, blocked.wait_for(Option::is_none))
+            .await
+            .is_ok();
+        if unblocked {
+            Ok(())
+        } else {
+            Err(Error::Blocked {
+                reason,
+                waited: timeout,
+            })
+        }
+    }
+
+    /// Fails with `Err(Blocked)` once the broker has blocked the connection
+    /// for `blocked_publish_timeout` without a break; pending forever if
+    /// there is no such timeout.
+    pub(crate) async fn blocked_too_long(&self) -> Error {
+        let Some(timeout) = self.shared.blocked_publish_timeout else {
+            return std::future::pending().await;
+        };
+        let mut blocked = self.shared.blocked.subscribe();
+        loop {
+            if blocked.wait_for(Option::is_some).await.is_err() {
+                return std::future::pending().await;
+            }
+            let reason = blocked.borrow_and_update().clone().unwrap_or_default();
+            let outcome = tokio::time::timeout(timeout, blocked.wait_for(Option::is_none))
+                .await
+                .map(|lifted| lifted.is_ok());
+            match outcome {
+                Err(_) => {
+                    return Error::Blocked {
+                        reason,
+                        waited: timeout,
+                    }
+                }
+                Ok(false) => return std::future::pending().await,
+                Ok(true) => {}
+            }
+        }
     }
 
     /// Why the connection ended, once it has.

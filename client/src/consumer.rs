@@ -242,3 +242,43 @@ impl Returned {
         }
     }
 }
+
+/// A delivery has been held unacked for the configured share of the
+/// broker's `consumer_timeout` (see
+/// [`crate::ConnectionConfig::with_consumer_timeout`] and
+/// [`crate::ConnectionConfig::with_ack_warning_fraction`]). Ack, nack or
+/// reject it soon: at `consumer_timeout` RabbitMQ closes its channel with
+/// 406 PRECONDITION_FAILED ([`crate::Error::is_delivery_ack_timeout`]) and
+/// requeues every unacked delivery of that channel.
+///
+/// Sent once per delivery, by [`crate::Connection::ack_timeout_warnings`].
+/// Only deliveries that need an ack are timed: those to consumers without
+/// `no_ack` (from the moment their basic.deliver arrived) and messages
+/// fetched by basic.get without `no_ack` (their `consumer_tag` is empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AckTimeoutWarning {
+    /// The connection's [`crate::Connection::id`].
+    pub connection_id: u64,
+    /// The channel the delivery came on.
+    pub channel: u16,
+    /// The delivery's tag on that channel.
+    pub delivery_tag: u64,
+    /// The consumer it was delivered to.
+    pub consumer_tag: String,
+    /// How long it had been held when the warning was raised.
+    pub held_for: std::time::Duration,
+}
+
+impl std::fmt::Display for AckTimeoutWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "delivery {} on channel {} (consumer {:?}) unacked for {:.1}s: ack it before the broker's consumer_timeout closes the channel",
+            self.delivery_tag,
+            self.channel,
+            self.consumer_tag,
+            self.held_for.as_secs_f64()
+        )
+    }
+}

@@ -15,15 +15,16 @@
 
 use std::collections::HashMap;
 use std::io::IoSlice;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use amqp_wire::{BasicProperties, FieldTable, Frame, Method, ProtocolHeader, ShortString};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
 
+use crate::consumer::AckTimeoutWarning;
 use crate::error::Error;
 use crate::proto::{ChannelRef, Content, Core, Event, OutQueue, Reply, Tuning};
 use crate::tap::{Direction, FrameTap, TapEvent, Tapped};
@@ -39,7 +40,16 @@ const COMMAND_BATCH: usize = 256;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// How many ack-timeout warnings a slow reader may fall behind by.
+const ACK_WARNINGS_BUFFER: usize = 1024;
+
 pub(crate) type ReplyTx = oneshot::Sender<Result<Reply, Error>>;
+
+/// A publish confirm's waiter: `Ok(true)` for basic.ack, `Ok(false)` for
+/// basic.nack. Narrower than [`ReplyTx`] on purpose: one is allocated per
+/// unconfirmed publish, and its slot is sized by this payload (48 octets
+/// against 136 for a whole `Reply`).
+pub(crate) type ConfirmTx = oneshot::Sender<Result<bool, Error>>;
 
 /// What the handles ask of the driver.
 // Built once per call and moved once, into the command queue: boxing the
@@ -68,7 +78,9 @@ pub(crate) enum Command {
         method: Method,
         properties: BasicProperties,
         body: Bytes,
-        reply: Option<ReplyTx>,
+        /// In confirm mode: who hears the confirm, and the route whose
+        /// window slot and count the publish holds until then.
+        confirm: Option<(ConfirmTx, Arc<ChannelRoute>)>,
     },
     CloseChannel {
         channel: ChannelRef,
@@ -99,6 +111,45 @@ pub(crate) struct ChannelRoute {
     pub(crate) flow: watch::Sender<bool>,
     pub(crate) returns: mpsc::UnboundedSender<Content>,
     pub(crate) closed: OnceLock<Error>,
+    /// One permit per publish that may still go out unconfirmed
+    /// (`max_in_flight`); closed when the channel ends.
+    pub(crate) window: Option<Semaphore>,
+    /// Publishes sent in confirm mode and not yet settled.
+    pub(crate) unconfirmed: AtomicUsize,
+}
+
+impl ChannelRoute {
+    pub(crate) fn new(
+        returns: mpsc::UnboundedSender<Content>,
+        max_in_flight: Option<usize>,
+    ) -> Self {
+        Self {
+            flow: watch::Sender::new(true),
+            returns,
+            closed: OnceLock::new(),
+            window: max_in_flight.map(Semaphore::new),
+            unconfirmed: AtomicUsize::new(0),
+        }
+    }
+
+    /// A confirm-mode publish is settled (acked, nacked, or failed with its
+    /// channel or connection): its window slot is free again.
+    pub(crate) fn settle_one(&self) {
+        self.unconfirmed.fetch_sub(1, Ordering::AcqRel);
+        if let Some(window) = &self.window {
+            window.add_permits(1);
+        }
+    }
+
+    /// The channel ended: wake everyone waiting on it.
+    fn end(&self, error: Error) {
+        let _ = self.closed.set(error);
+        // Publishers waiting for flow or for a window slot see the error.
+        self.flow.send_replace(true);
+        if let Some(window) = &self.window {
+            window.close();
+        }
+    }
 }
 
 /// Connection state the handles read.
@@ -108,35 +159,55 @@ pub(crate) struct Shared {
     pub(crate) blocked: watch::Sender<Option<String>>,
     pub(crate) opened: OnceLock<(Tuning, FieldTable)>,
     pub(crate) closed: watch::Sender<bool>,
+    pub(crate) ack_warnings: broadcast::Sender<AckTimeoutWarning>,
+    /// The config's `max_in_flight`, for each channel opened.
+    pub(crate) max_in_flight: Option<usize>,
+    /// The config's `blocked_publish_timeout`.
+    pub(crate) blocked_publish_timeout: Option<Duration>,
 }
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Shared {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(config: &crate::config::ConnectionConfig) -> Self {
         Self {
             id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
             error: OnceLock::new(),
             blocked: watch::Sender::new(None),
             opened: OnceLock::new(),
             closed: watch::Sender::new(false),
+            ack_warnings: broadcast::Sender::new(ACK_WARNINGS_BUFFER),
+            max_in_flight: config.max_in_flight,
+            blocked_publish_timeout: config.blocked_publish_timeout,
         }
     }
+}
+
+/// A basic.consume's waiter: the consumer's queue is registered under the
+/// tag the reply names.
+pub(crate) struct ConsumeWaiter {
+    reply: ReplyTx,
+    channel: u16,
+    tag: ShortString,
+    deliveries: mpsc::UnboundedSender<ConsumerMsg>,
 }
 
 /// Who waits for a reply, and what to do with it.
 pub(crate) enum Waiter {
     Reply(ReplyTx),
+    /// A confirm-mode publish; its route's window slot is held until the
+    /// confirm (or the failure) comes, whether or not anyone still listens.
+    Publish {
+        confirm: ConfirmTx,
+        route: Arc<ChannelRoute>,
+    },
     OpenChannel {
         reply: ReplyTx,
         route: Arc<ChannelRoute>,
     },
-    Consume {
-        reply: ReplyTx,
-        channel: u16,
-        tag: ShortString,
-        deliveries: mpsc::UnboundedSender<ConsumerMsg>,
-    },
+    /// Boxed: it is rare, and the box keeps every waiter (one per
+    /// unconfirmed publish among them) at two words.
+    Consume(Box<ConsumeWaiter>),
     /// Nobody: the close started because every handle was dropped.
     Nobody,
 }
@@ -203,7 +274,7 @@ impl Driver {
                 if out_len > 0 {
                     // Best effort: tell the peer why we close, but never hang on it.
                     let _ = tokio::time::timeout(
-                        std::time::Duration::from_secs(1),
+                        Duration::from_secs(1),
                         flush_all(&mut writer, self.core.out()),
                     )
                     .await;
@@ -346,12 +417,12 @@ impl Driver {
                 tag,
                 deliveries,
             } => {
-                let waiter = Waiter::Consume {
+                let waiter = Waiter::Consume(Box::new(ConsumeWaiter {
                     reply,
                     channel: channel.id,
                     tag,
                     deliveries,
-                };
+                }));
                 self.core.call(now, channel, method, Some(waiter))
             }
             Command::Publish {
@@ -359,14 +430,14 @@ impl Driver {
                 method,
                 properties,
                 body,
-                reply,
+                confirm,
             } => self.core.publish(
                 now,
                 channel,
                 method,
                 properties,
                 body,
-                reply.map(Waiter::Reply),
+                confirm.map(|(confirm, route)| Waiter::Publish { confirm, route }),
             ),
             Command::CloseChannel { channel, reply } => {
                 self.core.close_channel(now, channel, Waiter::Reply(reply))
@@ -381,6 +452,21 @@ impl Driver {
     fn route_events(&mut self) {
         while let Some(event) = self.core.poll_event() {
             match event {
+                Event::AckTimeoutWarning {
+                    channel,
+                    delivery_tag,
+                    consumer_tag,
+                    held_for,
+                } => {
+                    // No receiver is no error: nobody asked for warnings.
+                    let _ = self.shared.ack_warnings.send(AckTimeoutWarning {
+                        connection_id: self.shared.id,
+                        channel,
+                        delivery_tag,
+                        consumer_tag: consumer_tag.as_str().unwrap_or_default().to_owned(),
+                        held_for,
+                    });
+                }
                 Event::Opened {
                     tuning,
                     server_properties,
@@ -425,9 +511,7 @@ impl Driver {
                 }
                 Event::ChannelClosed { channel, error } => {
                     if let Some(route) = self.channels.remove(&channel) {
-                        let _ = route.closed.set(error.clone());
-                        // Wake publishers waiting for flow so they see the error.
-                        route.flow.send_replace(true);
+                        route.end(error.clone());
                     }
                     self.consumers.retain(|(ch, _), consumer| {
                         if *ch == channel {
@@ -453,8 +537,7 @@ impl Driver {
                         let _ = consumer.send(ConsumerMsg::End(Some(error.clone())));
                     }
                     for (_, route) in self.channels.drain() {
-                        let _ = route.closed.set(error.clone());
-                        route.flow.send_replace(true);
+                        route.end(error.clone());
                     }
                 }
             }
@@ -466,18 +549,30 @@ impl Driver {
             Waiter::Reply(tx) => {
                 let _ = tx.send(result);
             }
+            Waiter::Publish { confirm, route } => {
+                route.settle_one();
+                let _ = confirm.send(match result {
+                    Ok(Reply::Confirmed(ack)) => Ok(ack),
+                    // Not in confirm mode after all (a race with
+                    // confirm.select): the publish went out, nothing to wait for.
+                    Ok(Reply::Done) => Ok(true),
+                    Ok(other) => Err(crate::connection::unexpected(other)),
+                    Err(e) => Err(e),
+                });
+            }
             Waiter::OpenChannel { reply, route } => {
                 if let Ok(Reply::ChannelOpened(channel)) = &result {
                     self.channels.insert(channel.id, route);
                 }
                 let _ = reply.send(result);
             }
-            Waiter::Consume {
-                reply,
-                channel,
-                tag,
-                deliveries,
-            } => {
+            Waiter::Consume(consume) => {
+                let ConsumeWaiter {
+                    reply,
+                    channel,
+                    tag,
+                    deliveries,
+                } = *consume;
                 match &result {
                     Ok(Reply::Method(Method::BasicConsumeOk(ok))) => {
                         self.consumers
@@ -554,5 +649,23 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_publish_bookkeeping_stays_small() {
+        // One waiter per unconfirmed publish sits in the core's deque, and
+        // one confirm slot per publish is allocated by the oneshot.
+        eprintln!(
+            "waiter {} octets, confirm payload {} octets",
+            size_of::<Waiter>(),
+            size_of::<Result<bool, Error>>()
+        );
+        assert!(size_of::<Waiter>() <= 24);
+        assert!(size_of::<Result<bool, Error>>() <= 48);
     }
 }

@@ -104,6 +104,25 @@ pub enum Error {
     /// queue was deleted.
     #[error("the broker cancelled the consumer (its queue may have been deleted)")]
     ConsumerCancelled,
+    /// A publish waited `waited` while the broker blocked the connection
+    /// (connection.blocked, on a memory or disk alarm) and gave up, as
+    /// `ConnectionConfig::with_blocked_publish_timeout` asked. The
+    /// connection stays open. If `basic_publish` failed, the message was
+    /// not sent; if `PublishConfirm::wait` failed, it was sent and its fate
+    /// is unknown (the broker may still take it once the alarm clears).
+    #[error(
+        "the broker blocked the connection ({reason}) and the publish gave up after {waited:?}"
+    )]
+    Blocked {
+        /// The reason in connection.blocked, e.g. "low on memory".
+        reason: String,
+        /// How long the publish waited.
+        waited: Duration,
+    },
+    /// connection.close-ok did not come within the close timeout
+    /// (`ConnectionConfig::with_close_timeout`); the socket was dropped.
+    #[error("no connection.close-ok within {0:?}: the socket was dropped")]
+    CloseTimeout(Duration),
     /// A call that needs something the channel is not in (e.g. awaiting a
     /// confirm on a channel without confirm.select).
     #[error("invalid use: {0}")]
@@ -126,6 +145,17 @@ impl Error {
             Self::ConnectionClosed(r) | Self::ChannelClosed(r) => Some(r),
             _ => None,
         }
+    }
+
+    /// True for RabbitMQ's channel.close 406 PRECONDITION_FAILED "delivery
+    /// acknowledgement on channel N timed out": a delivery was held unacked
+    /// longer than the broker's `consumer_timeout` (see
+    /// [`crate::Connection::ack_timeout_warnings`] for the warning before).
+    pub fn is_delivery_ack_timeout(&self) -> bool {
+        matches!(self, Self::ChannelClosed(r)
+            if r.reply_code == ReplyCode::PRECONDITION_FAILED
+                && r.reply_text.contains("delivery acknowledgement")
+                && r.reply_text.contains("timed out"))
     }
 
     pub(crate) fn io(e: std::io::Error) -> Self {

@@ -50,6 +50,7 @@ mod error;
 mod options;
 mod proto;
 mod tap;
+mod x_death;
 
 pub use amqp_wire::{
     BasicProperties, Decimal, FieldTable, FieldValue, LongString, QueueDeclareOk, ReplyCode,
@@ -60,12 +61,19 @@ pub use config::{
     ConnectionConfig, Heartbeat, SaslMechanism, DEFAULT_CHANNEL_MAX, DEFAULT_CONNECTION_TIMEOUT,
     DEFAULT_PORT,
 };
+pub use config::{DEFAULT_ACK_WARNING_FRACTION, DEFAULT_CLOSE_TIMEOUT, DEFAULT_CONSUMER_TIMEOUT};
 pub use connection::{connect, Connection};
-pub use consumer::{Consumer, Delivery, GetOk, Returned};
+pub use consumer::{AckTimeoutWarning, Consumer, Delivery, GetOk, Returned};
 pub use error::{CloseReason, Error, Result};
 pub use options::*;
 pub use proto::Tuning;
 pub use tap::{Direction, FrameTap, PrintTap, TapEvent, Tapped};
+pub use x_death::{DeadLetterReason, XDeath, X_DEATH_HEADER};
 
 /// The codec underneath, for frames, methods and field tables.
 pub use amqp_wire as wire;
+
+// The README's Rust examples are compiled as doc tests, so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -65,6 +65,49 @@ options! {
         /// Not supported by RabbitMQ 3 (it closes the connection).
         immediate,
     }
+    /// queue.bind's flag (class 50, method 20).
+    QueueBindOptions {
+        /// Don't wait for bind-ok: a refusal then closes the channel later.
+        nowait,
+    }
+    /// queue.purge's flag (class 50, method 30).
+    QueuePurgeOptions {
+        /// Don't wait for purge-ok (the returned count is then 0).
+        nowait,
+    }
+    /// exchange.delete's flags (class 40, method 20).
+    ExchangeDeleteOptions {
+        /// Only if no queue or exchange is bound to it (RabbitMQ: 406 if one is).
+        if_unused,
+        /// Don't wait for delete-ok.
+        nowait,
+    }
+    /// exchange.bind's and exchange.unbind's flag (class 40, methods 30 and 40).
+    ExchangeBindOptions {
+        /// Don't wait for bind-ok / unbind-ok.
+        nowait,
+    }
+    /// basic.cancel's flag (class 60, method 30).
+    BasicCancelOptions {
+        /// Don't wait for cancel-ok: the consumer ends as soon as the cancel
+        /// is sent, and deliveries the broker sent before it saw the cancel
+        /// are not handed out (they stay unacked until the channel closes).
+        nowait,
+    }
+    /// access.request's flags (class 30, method 10). Deprecated: RabbitMQ
+    /// grants every request (it ignores tickets) and the flags do nothing.
+    AccessRequestOptions {
+        /// Ask for exclusive access to the realm.
+        exclusive,
+        /// Ask for passive access (checking objects exist).
+        passive,
+        /// Ask for active access (consuming, publishing).
+        active,
+        /// Ask for write access.
+        write,
+        /// Ask for read access.
+        read,
+    }
 }
 
 impl QueueDeclareOptions {

@@ -1157,3 +1157,261 @@ async fn our_close_waits_for_close_ok_and_later_calls_fail_with_client_closed() 
     ));
     assert!(matches!(conn.closed().await, Error::ClientClosed));
 }
+
+// ===== bounded waits and windows =====
+
+#[tokio::test(start_paused = true)]
+async fn close_gives_up_after_the_close_timeout_when_close_ok_never_comes() {
+    let (conn, mut broker) = open(config().with_close_timeout(secs(5)), tune(0, 0, 0)).await;
+    let started = Instant::now();
+    let (closed, frames) = within("close", async {
+        tokio::join!(conn.close(), async {
+            match broker.recv_method().await {
+                (0, Method::ConnectionClose(c)) => assert_eq!(c.reply_code, 200),
+                other => panic!("{other:?}"),
+            }
+            // Never answer: the client must hang up on its own.
+            broker.until_eof().await
+        })
+    })
+    .await;
+    assert!(
+        matches!(closed, Err(Error::CloseTimeout(d)) if d == secs(5)),
+        "{closed:?}"
+    );
+    assert_eq!(started.elapsed(), secs(5), "exactly the close timeout");
+    assert!(
+        frames.is_empty(),
+        "nothing after connection.close: {frames:?}"
+    );
+    assert!(matches!(
+        within("closed", conn.closed()).await,
+        Error::CloseTimeout(_)
+    ));
+}
+
+/// A channel in confirm mode on a connection configured with `config`.
+async fn confirm_channel(
+    config: ConnectionConfig,
+) -> (Connection, amqp_client::Channel, FakeBroker) {
+    let (conn, mut broker) = open(config, tune(0, 0, 0)).await;
+    let ch = open_channel(&conn, &mut broker).await;
+    let (selected, ()) = tokio::join!(ch.confirm_select(), async {
+        assert!(matches!(
+            broker.recv_method().await,
+            (1, Method::ConfirmSelect(_))
+        ));
+        broker.send_method(1, ConfirmSelectOk::default()).await;
+    });
+    selected.expect("confirm.select");
+    (conn, ch, broker)
+}
+
+async fn publish(
+    ch: &amqp_client::Channel,
+    body: &str,
+) -> Result<amqp_client::PublishConfirm, Error> {
+    ch.basic_publish(
+        "",
+        "q",
+        Default::default(),
+        Default::default(),
+        body.to_owned(),
+    )
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_in_flight_makes_a_publish_wait_for_a_confirm_and_drops_do_not_free_slots() {
+    let (_conn, ch, mut broker) = confirm_channel(config().with_max_in_flight(2)).await;
+    assert_eq!(ch.max_in_flight(), Some(2));
+    // Dropped unawaited: the slots stay taken until the broker confirms.
+    drop(publish(&ch, "m1").await.expect("publish 1"));
+    drop(publish(&ch, "m2").await.expect("publish 2"));
+    assert_eq!(ch.unconfirmed(), 2);
+    let mut third = Box::pin(publish(&ch, "m3"));
+    assert!(
+        still_pending(secs(1), &mut third).await,
+        "the window is full"
+    );
+    for _ in 0..6 {
+        broker.recv_frame().await;
+    }
+    broker
+        .send_method(
+            1,
+            BasicAck {
+                delivery_tag: 1,
+                multiple: false,
+            },
+        )
+        .await;
+    let confirm = within("publish 3", third).await.expect("publish 3");
+    assert_eq!(ch.unconfirmed(), 2, "1 settled, 3 taken");
+    // The broker confirms only what it has read.
+    for _ in 0..3 {
+        broker.recv_frame().await;
+    }
+    // A nack frees its slot as an ack does.
+    broker
+        .send_method(
+            1,
+            BasicNack {
+                delivery_tag: 3,
+                multiple: true,
+                requeue: false,
+            },
+        )
+        .await;
+    assert!(matches!(
+        within("confirm 3", confirm.wait()).await,
+        Err(Error::Nacked)
+    ));
+    assert_eq!(ch.unconfirmed(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_publish_waiting_for_a_window_slot_fails_when_the_channel_closes() {
+    let (_conn, ch, mut broker) = confirm_channel(config().with_max_in_flight(1)).await;
+    let first = publish(&ch, "m1").await.expect("publish 1");
+    let mut second = Box::pin(publish(&ch, "m2"));
+    assert!(still_pending(secs(1), &mut second).await);
+    for _ in 0..3 {
+        broker.recv_frame().await;
+    }
+    broker
+        .send_method(
+            1,
+            ChannelClose {
+                reply_code: 404,
+                reply_text: "NOT_FOUND - no exchange".into(),
+                class_id: 60,
+                method_id: 40,
+            },
+        )
+        .await;
+    let is_404 =
+        |r: &Result<_, Error>| matches!(r, Err(e) if e.reply_code() == Some(ReplyCode::NOT_FOUND));
+    assert!(is_404(&within("waiting publish", second).await.map(drop)));
+    assert!(is_404(&within("confirm 1", first.wait()).await));
+    assert_eq!(ch.unconfirmed(), 0, "the closed channel holds nothing");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_publish_while_blocked_fails_after_the_blocked_publish_timeout() {
+    let (conn, ch, mut broker) =
+        confirm_channel(config().with_blocked_publish_timeout(secs(3))).await;
+    let confirm = publish(&ch, "before")
+        .await
+        .expect("publish before the block");
+    for _ in 0..3 {
+        broker.recv_frame().await;
+    }
+    let mut watch = conn.watch_blocked();
+    broker
+        .send_method(
+            0,
+            ConnectionBlocked {
+                reason: "low on memory".into(),
+            },
+        )
+        .await;
+    within("blocked", watch.changed()).await.expect("watch");
+    // Both waits can run on a multi-threaded runtime's tasks.
+    fn assert_send<T: Send>(_: &T) {}
+    assert_send(&publish(&ch, "unpolled"));
+    let started = Instant::now();
+    match within("publish while blocked", publish(&ch, "during")).await {
+        Err(Error::Blocked { reason, waited }) => {
+            assert_eq!((reason.as_str(), waited), ("low on memory", secs(3)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(started.elapsed(), secs(3));
+    // The confirm of a message sent before the block is bounded too.
+    let wait = confirm.wait();
+    assert_send(&wait);
+    assert!(matches!(
+        within("confirm while blocked", wait).await,
+        Err(Error::Blocked { .. })
+    ));
+    broker.send_method(0, ConnectionUnblocked::default()).await;
+    within("unblocked", watch.changed()).await.expect("watch");
+    let after = publish(&ch, "after")
+        .await
+        .expect("publish after the block");
+    assert_eq!(broker.recv_method().await.0, 1, "basic.publish went out");
+    broker.recv_frame().await;
+    broker.recv_frame().await;
+    broker
+        .send_method(
+            1,
+            BasicAck {
+                delivery_tag: 3,
+                multiple: true,
+            },
+        )
+        .await;
+    within("confirm after", after.wait()).await.expect("acked");
+    assert!(conn.is_open());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delivery_held_too_long_raises_one_ack_timeout_warning() {
+    let config = config()
+        .with_consumer_timeout(secs(10))
+        .with_ack_warning_fraction(0.5);
+    let (conn, mut broker) = open(config, tune(0, 0, 0)).await;
+    let mut warnings = conn.ack_timeout_warnings();
+    let ch = open_channel(&conn, &mut broker).await;
+    let (consumer, ()) = tokio::join!(
+        ch.basic_consume(
+            "q",
+            "worker",
+            BasicConsumeOptions::default(),
+            FieldTable::new()
+        ),
+        async {
+            broker.recv_method().await;
+            broker
+                .send_method(
+                    1,
+                    BasicConsumeOk {
+                        consumer_tag: "worker".into(),
+                    },
+                )
+                .await;
+        }
+    );
+    let mut consumer = consumer.expect("consume");
+    broker
+        .send_content(1, deliver("worker", 1), b"task", 100)
+        .await;
+    let delivery = within("delivery", consumer.next())
+        .await
+        .expect("a delivery")
+        .expect("ok");
+    let arrived = Instant::now();
+    let warning = within("warning", warnings.recv()).await.expect("a warning");
+    assert_eq!(arrived.elapsed(), secs(5));
+    assert_eq!(
+        (
+            warning.channel,
+            warning.delivery_tag,
+            warning.consumer_tag.as_str(),
+            warning.held_for
+        ),
+        (1, 1, "worker", secs(5))
+    );
+    assert_eq!(warning.connection_id, conn.id());
+    delivery.ack().await.expect("ack");
+    assert!(matches!(
+        broker.recv_method().await,
+        (1, Method::BasicAck(_))
+    ));
+    let mut next = Box::pin(warnings.recv());
+    assert!(
+        still_pending(secs(60), &mut next).await,
+        "one warning per delivery"
+    );
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use amqp_client::{
     BasicConsumeOptions, Channel, Connection, Error, FieldTable, QueueDeclareOptions,
 };
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::task::work_time;
 
@@ -116,6 +116,7 @@ pub async fn run_worker(
         )
         .await?;
     on_event(WorkerEvent::Ready);
+    let _ack_warnings = log_ack_timeout_warnings(connection, &channel, &config.name);
     let tag = consumer.tag().to_owned();
     let mut stopping = false;
     loop {
@@ -195,6 +196,35 @@ pub async fn run_worker(
             return lost(e);
         }
         on_event(WorkerEvent::Acked { body, took });
+    }
+}
+
+/// Prints a warning line (to stderr, beside the worker's output) whenever a task of this
+/// worker's channel has been held unacked for most of the broker's `consumer_timeout`: a task
+/// that takes that long is about to be taken away (channel.close 406) and redelivered. Stops
+/// when the returned guard is dropped.
+fn log_ack_timeout_warnings(connection: &Connection, channel: &Channel, name: &str) -> AbortOnDrop {
+    let mut warnings = connection.ack_timeout_warnings();
+    let (channel, name) = (channel.id(), name.to_owned());
+    AbortOnDrop(tokio::spawn(async move {
+        loop {
+            match warnings.recv().await {
+                Ok(warning) if warning.channel == channel => {
+                    eprintln!(" [!] {name}: {warning}");
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }))
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

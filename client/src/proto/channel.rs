@@ -16,6 +16,8 @@ use std::collections::VecDeque;
 use amqp_wire::{BasicProperties, ContentHeader, Method};
 use bytes::{Bytes, BytesMut};
 
+use super::unacked::UnackedDeliveries;
+
 /// A received message: the method that carried it (basic.deliver,
 /// basic.return or basic.get-ok), its properties and its whole body.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +138,8 @@ pub(crate) struct ChannelState<T> {
     pub(crate) confirms: Option<Confirms<T>>,
     pub(crate) flow_active: bool,
     pub(crate) held: VecDeque<HeldPublish<T>>,
+    /// Deliveries awaiting our ack, for ack-timeout warnings.
+    pub(crate) unacked: UnackedDeliveries,
 }
 
 impl<T> ChannelState<T> {
@@ -150,6 +154,7 @@ impl<T> ChannelState<T> {
             confirms: None,
             flow_active: true,
             held: VecDeque::new(),
+            unacked: UnackedDeliveries::default(),
         }
     }
 

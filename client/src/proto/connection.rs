@@ -91,6 +91,14 @@ pub(crate) enum Event<T> {
     Flow { channel: u16, active: bool },
     /// connection.blocked (`Some(reason)`) or connection.unblocked (`None`).
     Blocked(Option<String>),
+    /// A delivery has been held unacked for the configured share of the
+    /// broker's consumer_timeout; reported once per delivery.
+    AckTimeoutWarning {
+        channel: u16,
+        delivery_tag: u64,
+        consumer_tag: ShortString,
+        held_for: Duration,
+    },
     /// The connection is over; every later call fails with this error.
     Closed(Error),
 }
@@ -119,6 +127,10 @@ pub(crate) struct Core<T> {
     /// Waiters for connection-level replies (update-secret-ok).
     conn_pending: VecDeque<Pending<T>>,
     close_waiter: Option<T>,
+    /// When our connection.close gives up waiting for close-ok.
+    close_deadline: Option<Instant>,
+    /// How long a delivery may stay unacked before it is reported.
+    ack_warning_after: Option<Duration>,
     out: OutQueue,
     events: VecDeque<Event<T>>,
     last_read: Instant,
@@ -133,6 +145,7 @@ impl<T> Core<T> {
         let mut out = OutQueue::new(config.tap.is_some());
         out.push_bytes(Bytes::from_static(&PROTOCOL_HEADER));
         Self {
+            ack_warning_after: config.ack_warning_after(),
             config,
             state: State::AwaitingStart,
             error: None,
@@ -147,6 +160,7 @@ impl<T> Core<T> {
             next_generation: 0,
             conn_pending: VecDeque::new(),
             close_waiter: None,
+            close_deadline: None,
             out,
             events: VecDeque::new(),
             last_read: now,
@@ -199,24 +213,66 @@ impl<T> Core<T> {
         }
     }
 
-    /// When `handle_timeout` must next be called, if ever.
+    /// When `handle_timeout` must next be called, if ever: the earliest of
+    /// the heartbeat deadlines, the close timeout and the next ack-timeout
+    /// warning.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let interval = self.heartbeat()?;
-        Some((self.last_write + interval / 2).min(self.last_read + interval * 2))
+        let heartbeat = self
+            .heartbeat()
+            .map(|i| (self.last_write + i / 2).min(self.last_read + i * 2));
+        let close = match self.state {
+            State::Closing => self.close_deadline,
+            _ => None,
+        };
+        let ack_warning = match (&self.state, self.ack_warning_after) {
+            (State::Open, Some(after)) => self
+                .channels
+                .values()
+                .filter_map(|ch| ch.unacked.next_warning(after))
+                .min(),
+            _ => None,
+        };
+        [heartbeat, close, ack_warning].into_iter().flatten().min()
     }
 
     /// Sends a heartbeat when we have written nothing for half the interval;
-    /// declares the connection dead when nothing was read for two.
+    /// declares the connection dead when nothing was read for two; gives up
+    /// on a close-ok that is overdue; reports deliveries held unacked too long.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        let Some(interval) = self.heartbeat() else {
-            return;
-        };
-        if now >= self.last_read + interval * 2 {
-            self.fail(Error::HeartbeatTimeout(interval * 2));
+        if let Some(interval) = self.heartbeat() {
+            if now >= self.last_read + interval * 2 {
+                self.fail(Error::HeartbeatTimeout(interval * 2));
+                return;
+            }
+            if now >= self.last_write + interval / 2 {
+                self.send_frame(now, &Frame::Heartbeat);
+            }
+        }
+        if matches!(self.state, State::Closing) && self.close_deadline.is_some_and(|d| now >= d) {
+            let error = Error::CloseTimeout(self.config.close_timeout);
+            if let Some(waiter) = self.close_waiter.take() {
+                self.reply(waiter, Err(error.clone()));
+            }
+            self.error = Some(error.clone());
+            self.fail(error);
             return;
         }
-        if now >= self.last_write + interval / 2 {
-            self.send_frame(now, &Frame::Heartbeat);
+        if let (State::Open, Some(after)) = (&self.state, self.ack_warning_after) {
+            let mut ids: Vec<u16> = self.channels.keys().copied().collect();
+            ids.sort_unstable();
+            for id in ids {
+                let Some(ch) = self.channels.get_mut(&id) else {
+                    continue;
+                };
+                for held in ch.unacked.take_due(now, after) {
+                    self.events.push_back(Event::AckTimeoutWarning {
+                        channel: id,
+                        delivery_tag: held.delivery_tag,
+                        consumer_tag: held.consumer_tag,
+                        held_for: held.held_for,
+                    });
+                }
+            }
         }
     }
 
@@ -346,6 +402,7 @@ impl<T> Core<T> {
                     self.reply(w, Err(Error::ClientClosed));
                 }
                 self.close_waiter = Some(waiter);
+                self.close_deadline = now.checked_add(self.config.close_timeout);
             }
             State::Closing | State::Closed => {
                 let result = match &self.error {
@@ -436,11 +493,29 @@ impl<T> Core<T> {
         let Some(ch) = self.channels.get_mut(&channel.id) else {
             return; // checked live by channel_error above
         };
-        if let Method::ConfirmSelect(_) = method {
-            ch.confirms.get_or_insert(Confirms {
-                next_seq: 1,
-                waiting: VecDeque::new(),
-            });
+        match &method {
+            Method::ConfirmSelect(_) => {
+                ch.confirms.get_or_insert(Confirms {
+                    next_seq: 1,
+                    waiting: VecDeque::new(),
+                });
+            }
+            Method::BasicConsume(c) => ch.unacked.consume_sent(&c.consumer_tag, c.no_ack, c.nowait),
+            Method::BasicAck(a) => ch.unacked.settled(a.delivery_tag, a.multiple),
+            Method::BasicNack(n) => ch.unacked.settled(n.delivery_tag, n.multiple),
+            Method::BasicReject(r) => ch.unacked.settled(r.delivery_tag, false),
+            Method::BasicRecover(_) | Method::BasicRecoverAsync(_) => ch.unacked.forget_all(),
+            Method::BasicGet(g) => ch.unacked.get_sent(g.no_ack),
+            _ => {}
+        }
+        // No cancel-ok will say the consumer is gone: it is, as of now.
+        if let Method::BasicCancel(cancel) = &method {
+            if cancel.nowait {
+                self.events.push_back(Event::ConsumerEnded {
+                    channel: channel.id,
+                    consumer_tag: cancel.consumer_tag.clone(),
+                });
+            }
         }
         match (reply, waiter) {
             (Some(reply), waiter) => ch.pending.push_back(Pending { reply, waiter }),
@@ -877,6 +952,9 @@ impl<T> Core<T> {
                 }
             }
             Method::BasicDeliver(_) | Method::BasicReturn(_) => {
+                if let Method::BasicDeliver(d) = &method {
+                    ch.unacked.delivered(d.delivery_tag, &d.consumer_tag, now);
+                }
                 ch.incoming = Some(Incoming {
                     method,
                     waiter: None,
@@ -896,6 +974,7 @@ impl<T> Core<T> {
             Method::BasicCancel(cancel) => {
                 // The broker cancels a consumer when its queue goes away
                 // (consumer_cancel_notify).
+                ch.unacked.consumer_ended(&cancel.consumer_tag);
                 if !cancel.nowait {
                     let consumer_tag = cancel.consumer_tag.clone();
                     self.send_method(now, id, BasicCancelOk { consumer_tag });
@@ -929,6 +1008,9 @@ impl<T> Core<T> {
         let waiter = ch.pending.pop_front().and_then(|p| p.waiter);
         let reply = match method {
             Method::BasicGetOk(_) => {
+                if let Method::BasicGetOk(ok) = &method {
+                    ch.unacked.get_answered(Some(ok.delivery_tag), now);
+                }
                 ch.incoming = Some(Incoming {
                     method,
                     waiter,
@@ -942,8 +1024,16 @@ impl<T> Core<T> {
                 let generation = self.generations.get(&id).copied().unwrap_or_default();
                 Reply::ChannelOpened(ChannelRef { id, generation })
             }
-            Method::BasicGetEmpty(_) => Reply::Got(None),
+            Method::BasicGetEmpty(_) => {
+                ch.unacked.get_answered(None, now);
+                Reply::Got(None)
+            }
+            Method::BasicConsumeOk(ok) => {
+                ch.unacked.consume_ok(&ok.consumer_tag);
+                Reply::Method(Method::BasicConsumeOk(ok))
+            }
             Method::BasicCancelOk(ok) => {
+                ch.unacked.consumer_ended(&ok.consumer_tag);
                 self.events.push_back(Event::ConsumerEnded {
                     channel: id,
                     consumer_tag: ok.consumer_tag.clone(),

@@ -6,6 +6,7 @@ mod channel;
 mod connection;
 mod negotiate;
 mod out;
+mod unacked;
 
 pub(crate) use channel::Content;
 pub(crate) use connection::{ChannelRef, Core, Event, Reply};

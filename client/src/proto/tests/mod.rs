@@ -8,3 +8,4 @@ mod content;
 mod failures;
 mod handshake;
 mod heartbeat;
+mod timers;
