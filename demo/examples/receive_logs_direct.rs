@@ -1,0 +1,89 @@
+//! Tutorial 4, "Routing": a subscriber to some severities. Binds its temporary queue to the
+//! direct exchange `direct_logs` once per severity named on the command line, and prints the
+//! messages of those severities only, until Ctrl+C (or `--count N`).
+//!
+//! ```text
+//! cargo run -p demo --example receive_logs_direct -- warning error
+//! ```
+
+mod tutorial;
+
+use std::process::ExitCode;
+
+use amqp_client::{BasicConsumeOptions, FieldTable, QueueDeclareOptions};
+use demo::output::{say, Fail};
+
+const HELP: &str = "\
+receive_logs_direct: print the log messages of some severities (RabbitMQ tutorial 4)
+
+usage: receive_logs_direct [--exchange NAME] [--count N] SEVERITY...
+  SEVERITY         one or more of info, warning, error, ...
+  --exchange NAME  the direct exchange (default: direct_logs)
+  --count N        exit after N messages (default: run until Ctrl+C)";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tutorial::finish(run().await)
+}
+
+async fn run() -> Result<(), Fail> {
+    let Some(mut cli) = tutorial::Cli::parse(HELP)? else {
+        return Ok(());
+    };
+    let exchange = cli.take("exchange", "direct_logs");
+    let count = cli.take_number("count")?;
+    let severities = cli.words()?;
+    if severities.is_empty() {
+        return Err(Fail::usage(
+            "usage: receive_logs_direct [info] [warning] [error] (see --help)",
+        ));
+    }
+    let connection = cli.connect("receive_logs_direct").await?;
+    let channel = connection.open_channel().await?;
+
+    channel
+        .exchange_declare(&exchange, "direct", Default::default(), FieldTable::new())
+        .await?;
+    // A queue of our own, named by the broker and deleted with this connection (as in
+    // receive_logs).
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        ..Default::default()
+    };
+    let queue = channel
+        .queue_declare("", options, FieldTable::new())
+        .await?;
+    let queue = queue.queue.to_string();
+    // One binding per severity: the direct exchange sends us a message when its routing key
+    // equals one of these binding keys, and nothing else.
+    for severity in &severities {
+        channel
+            .queue_bind(&queue, &exchange, severity, FieldTable::new())
+            .await?;
+    }
+
+    let options = BasicConsumeOptions {
+        no_ack: true,
+        ..Default::default()
+    };
+    let mut consumer = channel
+        .basic_consume(&queue, "", options, FieldTable::new())
+        .await?;
+    let mut ctrl_c = tutorial::CtrlC::listen()?;
+    say(" [*] Waiting for logs. To exit press CTRL+C");
+
+    let mut received = 0;
+    while let Some(delivery) = ctrl_c.or_next(&mut consumer).await? {
+        say(format!(
+            " [x] {}:{}",
+            delivery.routing_key,
+            tutorial::text(&delivery)
+        ));
+        received += 1;
+        if tutorial::reached(received, count) {
+            break;
+        }
+    }
+    connection.close().await?;
+    Ok(())
+}
