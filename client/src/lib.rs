@@ -67,7 +67,7 @@ pub use consumer::{AckTimeoutWarning, Consumer, Delivery, GetOk, Returned};
 pub use error::{CloseReason, Error, Result};
 pub use options::*;
 pub use proto::Tuning;
-pub use tap::{Direction, FrameTap, PrintTap, TapEvent, Tapped};
+pub use tap::{without_secrets, Direction, FrameTap, PrintTap, TapEvent, Tapped};
 pub use x_death::{DeadLetterReason, XDeath, X_DEATH_HEADER};
 
 /// The codec underneath, for frames, methods and field tables.

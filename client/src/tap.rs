@@ -2,10 +2,11 @@
 //! receives, for people studying the protocol (`demo --trace`) and for
 //! tests that compare bytes on the wire.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::time::Duration;
 
-use amqp_wire::{Frame, ProtocolHeader};
+use amqp_wire::{Frame, LongString, Method, ProtocolHeader};
 
 /// Which way a frame went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +37,9 @@ pub enum Tapped<'a> {
     Frame(&'a Frame),
 }
 
-/// One frame seen by the tap.
-#[derive(Debug, Clone, Copy)]
+/// One frame seen by the tap. Its `Display` and `Debug` hide secrets (see
+/// [`without_secrets`]); the `frame` field itself is exactly what went over the wire.
+#[derive(Clone, Copy)]
 pub struct TapEvent<'a> {
     /// Numbers connections of this process from 1, in the order they were made.
     pub connection_id: u64,
@@ -61,9 +63,66 @@ impl std::fmt::Display for TapEvent<'_> {
         )?;
         match self.frame {
             Tapped::ProtocolHeader(h) => write!(f, "{h}"),
-            Tapped::Frame(frame) => write!(f, "{frame}"),
+            Tapped::Frame(frame) => write!(f, "{}", without_secrets(frame)),
         }
     }
+}
+
+impl std::fmt::Debug for TapEvent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("TapEvent");
+        s.field("connection_id", &self.connection_id)
+            .field("direction", &self.direction)
+            .field("elapsed", &self.elapsed);
+        match self.frame {
+            Tapped::ProtocolHeader(h) => s.field("frame", h),
+            Tapped::Frame(frame) => s.field("frame", &without_secrets(frame)),
+        };
+        s.finish()
+    }
+}
+
+/// What a secret is shown as.
+const MASK: &[u8] = b"*****";
+
+/// `frame` with its secrets replaced by `*****`, for showing it: the SASL
+/// response of connection.start-ok (10/11) and secure-ok (10/21) and the new
+/// secret of connection.update-secret (10/70). PLAIN's response
+/// (`\0user\0password`) keeps its user name. Traces get pasted into issues and
+/// chats, and PLAIN sends the password in clear.
+pub fn without_secrets(frame: &Frame) -> Cow<'_, Frame> {
+    let Frame::Method { channel, method } = frame else {
+        return Cow::Borrowed(frame);
+    };
+    let masked = match method {
+        Method::ConnectionStartOk(start_ok) => {
+            let mut start_ok = start_ok.clone();
+            let response = start_ok.response.as_bytes();
+            let nul = response.iter().rposition(|&b| b == 0);
+            start_ok.response = match nul {
+                Some(nul) if start_ok.mechanism.as_str() == Some("PLAIN") => {
+                    LongString::from([&response[..=nul], MASK].concat())
+                }
+                _ => LongString::from(MASK.to_vec()),
+            };
+            Method::ConnectionStartOk(start_ok)
+        }
+        Method::ConnectionSecureOk(secure_ok) => {
+            let mut secure_ok = secure_ok.clone();
+            secure_ok.response = LongString::from(MASK.to_vec());
+            Method::ConnectionSecureOk(secure_ok)
+        }
+        Method::ConnectionUpdateSecret(update) => {
+            let mut update = update.clone();
+            update.new_secret = LongString::from(MASK.to_vec());
+            Method::ConnectionUpdateSecret(update)
+        }
+        _ => return Cow::Borrowed(frame),
+    };
+    Cow::Owned(Frame::Method {
+        channel: *channel,
+        method: masked,
+    })
 }
 
 /// Receives every frame of the connections it is installed on (see
@@ -88,5 +147,66 @@ impl FrameTap for PrintTap {
     fn on_frame(&self, event: &TapEvent<'_>) {
         // A closed stderr is no reason to disturb the connection.
         let _ = writeln!(std::io::stderr().lock(), "{event}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amqp_wire::{ConnectionStartOk, ConnectionUpdateSecret, FieldTable};
+
+    fn start_ok(mechanism: &str, response: &[u8]) -> Frame {
+        Frame::Method {
+            channel: 0,
+            method: Method::ConnectionStartOk(ConnectionStartOk {
+                client_properties: FieldTable::new(),
+                mechanism: mechanism.into(),
+                response: response.into(),
+                locale: "en_US".into(),
+            }),
+        }
+    }
+
+    fn shown(frame: &Frame) -> String {
+        let event = TapEvent {
+            connection_id: 1,
+            direction: Direction::Sent,
+            elapsed: Duration::ZERO,
+            frame: Tapped::Frame(frame),
+        };
+        format!("{event} {event:?}")
+    }
+
+    #[test]
+    fn plain_keeps_the_user_and_hides_the_password_in_display_and_debug() {
+        let text = shown(&start_ok("PLAIN", b"\0guest\0s3cr3t-pw"));
+        assert!(!text.contains("s3cr3t-pw"), "{text}");
+        assert!(text.contains(r#"\0guest\0*****"#), "{text}");
+    }
+
+    #[test]
+    fn other_mechanisms_and_new_secrets_are_hidden_whole() {
+        let amqplain = start_ok(
+            "AMQPLAIN",
+            b"\x05LOGINS\x00\x00\x00\x05guest\x08PASSWORDS\x00\x00\x00\x09s3cr3t-pw",
+        );
+        let update = Frame::Method {
+            channel: 0,
+            method: Method::ConnectionUpdateSecret(ConnectionUpdateSecret {
+                new_secret: "s3cr3t-pw".into(),
+                reason: "token refresh".into(),
+            }),
+        };
+        for frame in [amqplain, update] {
+            let text = shown(&frame);
+            assert!(!text.contains("s3cr3t-pw"), "{text}");
+            assert!(text.contains("*****"), "{text}");
+        }
+    }
+
+    #[test]
+    fn other_frames_are_shown_as_they_are() {
+        let frame = Frame::Heartbeat;
+        assert!(matches!(without_secrets(&frame), Cow::Borrowed(_)));
     }
 }

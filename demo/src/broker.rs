@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amqp_client::wire::{Frame, Method};
-use amqp_client::{Connection, ConnectionConfig, FrameTap, LongString, TapEvent, Tapped};
+use amqp_client::{without_secrets, Connection, ConnectionConfig, FrameTap, TapEvent, Tapped};
 use amqp_tests::PrivateNode;
 use tokio::net::TcpStream;
 
@@ -323,7 +322,7 @@ impl Tracer {
             );
             let frame = match event.frame {
                 Tapped::ProtocolHeader(header) => header.to_string(),
-                Tapped::Frame(frame) => without_password(frame).to_string(),
+                Tapped::Frame(frame) => without_secrets(frame).to_string(),
             };
             let prefix = format!(
                 "[c{} {label} +{:.3}s]",
@@ -335,34 +334,6 @@ impl Tracer {
                 self.style.paint(Color::Dim, prefix)
             ));
         })
-    }
-}
-
-/// `frame`, but a connection.start-ok shows `*****` instead of the password in its SASL
-/// response (PLAIN sends `\0user\0password` in clear): traces get pasted into issues and chats.
-fn without_password(frame: &Frame) -> std::borrow::Cow<'_, Frame> {
-    match frame {
-        Frame::Method {
-            channel,
-            method: Method::ConnectionStartOk(start_ok),
-        } => {
-            let mut start_ok = start_ok.clone();
-            let response = start_ok.response.as_bytes();
-            let masked = match response.iter().rposition(|&b| b == 0) {
-                Some(nul) if start_ok.mechanism.as_str() == Some("PLAIN") => {
-                    let mut masked = response[..=nul].to_vec();
-                    masked.extend_from_slice(b"*****");
-                    masked
-                }
-                _ => b"*****".to_vec(),
-            };
-            start_ok.response = LongString::from(String::from_utf8_lossy(&masked).into_owned());
-            std::borrow::Cow::Owned(Frame::Method {
-                channel: *channel,
-                method: Method::ConnectionStartOk(start_ok),
-            })
-        }
-        other => std::borrow::Cow::Borrowed(other),
     }
 }
 
