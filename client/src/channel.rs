@@ -13,7 +13,7 @@ use crate::consumer::{Consumer, Delivery, GetOk, Returned};
 use crate::driver::{ChannelRoute, Command, ConsumerMsg};
 use crate::error::{Error, Result};
 use crate::options::*;
-use crate::proto::{ChannelRef, Content, Reply};
+use crate::proto::{ChannelRef, Content, Outgoing, Reply, Settle};
 
 /// A channel: a lightweight session multiplexed on a connection. Cheap to
 /// clone; when the last clone (and every consumer and delivery of it) is
@@ -27,7 +27,7 @@ struct Inner {
     connection: Connection,
     channel: ChannelRef,
     route: Arc<ChannelRoute>,
-    returns: Mutex<mpsc::UnboundedReceiver<Content>>,
+    returns: Mutex<mpsc::UnboundedReceiver<Box<Content>>>,
     confirms: AtomicBool,
 }
 
@@ -55,11 +55,21 @@ impl std::fmt::Debug for Channel {
 }
 
 /// Waits for the broker's confirm of one publish (see [`Channel::confirm_select`]).
-#[derive(Debug)]
+///
+/// Two words: the channel's record of confirms and this publish's place in
+/// it, so a hundred thousand unconfirmed publishes cost little memory.
 #[must_use = "a confirm means nothing until awaited; drop it if you don't need it"]
 pub struct PublishConfirm {
-    rx: Option<oneshot::Receiver<Result<bool>>>,
-    connection: Connection,
+    /// `None` outside confirm mode: nothing to wait for.
+    pending: Option<(Arc<ChannelRoute>, u64)>,
+}
+
+impl std::fmt::Debug for PublishConfirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishConfirm")
+            .field("ticket", &self.pending.as_ref().map(|(_, t)| t))
+            .finish()
+    }
 }
 
 impl PublishConfirm {
@@ -73,18 +83,19 @@ impl PublishConfirm {
     /// Dropping a `PublishConfirm` does not free its `max_in_flight` slot;
     /// the broker's confirm does.
     pub async fn wait(self) -> Result<()> {
-        let Some(rx) = self.rx else {
+        let Some((route, ticket)) = self.pending else {
             return Ok(());
         };
-        let confirmed = if self.connection.shared.blocked_publish_timeout.is_some() {
+        let settled = std::future::poll_fn(|cx| route.book.poll(ticket, cx));
+        let confirmed = if route.shared.blocked_publish_timeout.is_some() {
             tokio::select! {
-                confirmed = rx => confirmed,
-                e = self.connection.blocked_too_long() => return Err(e),
+                confirmed = settled => confirmed,
+                e = route.shared.blocked_too_long() => return Err(e),
             }
         } else {
-            rx.await
+            settled.await
         };
-        match confirmed.map_err(|_| self.connection.gone())?? {
+        match confirmed? {
             true => Ok(()),
             false => Err(Error::Nacked),
         }
@@ -96,7 +107,7 @@ impl Channel {
         connection: Connection,
         channel: ChannelRef,
         route: Arc<ChannelRoute>,
-        returns: mpsc::UnboundedReceiver<Content>,
+        returns: mpsc::UnboundedReceiver<Box<Content>>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -132,7 +143,7 @@ impl Channel {
             .connection
             .request(|reply| Command::Call {
                 channel,
-                method,
+                method: Box::new(method),
                 reply: Some(reply),
             })
             .await?
@@ -154,8 +165,24 @@ impl Channel {
             .connection
             .send(Command::Call {
                 channel: self.inner.channel,
-                method,
+                method: Box::new(method),
                 reply: None,
+            })
+            .await
+    }
+
+    /// basic.ack, basic.nack or basic.reject: like `cast`, with no boxed
+    /// method, as there is one per delivery.
+    async fn settle(&self, delivery_tag: u64, settle: Settle) -> Result<()> {
+        if let Some(e) = self.inner.route.closed.get() {
+            return Err(e.clone());
+        }
+        self.inner
+            .connection
+            .send(Command::Settle {
+                channel: self.inner.channel,
+                delivery_tag,
+                settle,
             })
             .await
     }
@@ -207,14 +234,8 @@ impl Channel {
 
     /// queue.purge; returns how many messages were purged.
     pub async fn queue_purge(&self, queue: &str) -> Result<u32> {
-        let method = QueuePurge {
-            queue: queue.into(),
-            ..Default::default()
-        };
-        match self.call(method.into()).await? {
-            Method::QueuePurgeOk(ok) => Ok(ok.message_count),
-            other => Err(unexpected(Reply::Method(other))),
-        }
+        self.queue_purge_with(queue, QueuePurgeOptions::default())
+            .await
     }
 
     /// queue.bind: routes messages from `exchange` with `routing_key` to `queue`.
@@ -225,15 +246,9 @@ impl Channel {
         routing_key: &str,
         arguments: FieldTable,
     ) -> Result<()> {
-        let method = QueueBind {
-            ticket: 0,
-            queue: queue.into(),
-            exchange: exchange.into(),
-            routing_key: routing_key.into(),
-            nowait: false,
-            arguments,
-        };
-        self.call(method.into()).await.map(drop)
+        let options = QueueBindOptions::default();
+        self.queue_bind_with(queue, exchange, routing_key, options, arguments)
+            .await
     }
 
     /// queue.unbind: removes a binding.
@@ -280,13 +295,11 @@ impl Channel {
 
     /// exchange.delete.
     pub async fn exchange_delete(&self, exchange: &str, if_unused: bool) -> Result<()> {
-        let method = ExchangeDelete {
-            ticket: 0,
-            exchange: exchange.into(),
+        let options = ExchangeDeleteOptions {
             if_unused,
-            nowait: false,
+            ..ExchangeDeleteOptions::default()
         };
-        self.call(method.into()).await.map(drop)
+        self.exchange_delete_with(exchange, options).await
     }
 
     /// exchange.bind: routes from `source` to the `destination` exchange.
@@ -297,15 +310,9 @@ impl Channel {
         routing_key: &str,
         arguments: FieldTable,
     ) -> Result<()> {
-        let method = ExchangeBind {
-            ticket: 0,
-            destination: destination.into(),
-            source: source.into(),
-            routing_key: routing_key.into(),
-            nowait: false,
-            arguments,
-        };
-        self.call(method.into()).await.map(drop)
+        let options = ExchangeBindOptions::default();
+        self.exchange_bind_with(destination, source, routing_key, options, arguments)
+            .await
     }
 
     /// exchange.unbind.
@@ -316,15 +323,9 @@ impl Channel {
         routing_key: &str,
         arguments: FieldTable,
     ) -> Result<()> {
-        let method = ExchangeUnbind {
-            ticket: 0,
-            destination: destination.into(),
-            source: source.into(),
-            routing_key: routing_key.into(),
-            nowait: false,
-            arguments,
-        };
-        self.call(method.into()).await.map(drop)
+        let options = ExchangeBindOptions::default();
+        self.exchange_unbind_with(destination, source, routing_key, options, arguments)
+            .await
     }
 
     // ===== basic =====
@@ -332,12 +333,7 @@ impl Channel {
     /// basic.qos: at most `prefetch_count` unacked deliveries (0 = no limit)
     /// per consumer, or per channel with `global`.
     pub async fn basic_qos(&self, prefetch_count: u16, global: bool) -> Result<()> {
-        let method = BasicQos {
-            prefetch_size: 0,
-            prefetch_count,
-            global,
-        };
-        self.call(method.into()).await.map(drop)
+        self.basic_qos_with_size(0, prefetch_count, global).await
     }
 
     /// confirm.select: from now on the broker acks or nacks every publish,
@@ -386,35 +382,48 @@ impl Channel {
             immediate: options.immediate,
         }
         .into();
-        let (confirm, rx) = if self.inner.confirms.load(Ordering::Acquire) {
-            self.take_window_slot().await?;
-            let (tx, rx) = oneshot::channel();
-            (Some((tx, self.inner.route.clone())), Some(rx))
-        } else {
-            (None, None)
-        };
-        let sent = self
-            .inner
-            .connection
-            .send(Command::Publish {
-                channel: self.inner.channel,
-                method,
-                properties,
-                body: body.into(),
-                confirm,
-            })
-            .await;
-        if let Err(e) = sent {
-            // The driver never saw it, so nobody else will give the slot back.
-            if rx.is_some() {
-                self.inner.route.settle_one();
-            }
-            return Err(e);
+        let message = Box::new(Outgoing {
+            method,
+            properties,
+            body: body.into(),
+        });
+        let channel = self.inner.channel;
+        let route = &self.inner.route;
+        let connection = &self.inner.connection;
+        if !self.inner.confirms.load(Ordering::Acquire) {
+            connection
+                .send(Command::Publish {
+                    channel,
+                    message,
+                    ticket: None,
+                })
+                .await?;
+            return Ok(PublishConfirm { pending: None });
         }
-        Ok(PublishConfirm {
-            rx,
-            connection: self.inner.connection.clone(),
-        })
+        self.take_window_slot().await?;
+        // A queue slot first, then the ticket and the send under the book's
+        // lock, with no await between: tickets enter the queue in order.
+        let Ok(permit) = connection.commands.reserve().await else {
+            // The driver never saw it, so nobody else will give the slot back.
+            route.release(1);
+            return Err(connection.gone());
+        };
+        let issued = route.book.issue(|ticket| {
+            permit.send(Command::Publish {
+                channel,
+                message,
+                ticket: Some(ticket),
+            })
+        });
+        match issued {
+            Ok(ticket) => Ok(PublishConfirm {
+                pending: Some((route.clone(), ticket)),
+            }),
+            Err(e) => {
+                route.release(1);
+                Err(e)
+            }
+        }
     }
 
     /// basic.consume: starts a consumer; deliveries come from
@@ -453,7 +462,7 @@ impl Channel {
             .connection
             .request(|reply| Command::Consume {
                 channel,
-                method,
+                method: Box::new(method),
                 reply,
                 tag: consumer_tag.into(),
                 deliveries,
@@ -470,48 +479,24 @@ impl Channel {
     /// basic.cancel: ends a consumer; its [`Consumer::next`] then returns
     /// `None` after the deliveries already received.
     pub async fn basic_cancel(&self, consumer_tag: &str) -> Result<()> {
-        let method = BasicCancel {
-            consumer_tag: consumer_tag.into(),
-            nowait: false,
-        };
-        self.call(method.into()).await.map(drop)
+        self.basic_cancel_with(consumer_tag, BasicCancelOptions::default())
+            .await
     }
 
     /// basic.ack: acknowledges a delivery (and all before it with `multiple`).
     pub async fn basic_ack(&self, delivery_tag: u64, multiple: bool) -> Result<()> {
-        self.cast(
-            BasicAck {
-                delivery_tag,
-                multiple,
-            }
-            .into(),
-        )
-        .await
+        self.settle(delivery_tag, Settle::Ack { multiple }).await
     }
 
     /// basic.nack: refuses deliveries, requeueing or dropping (dead-lettering) them.
     pub async fn basic_nack(&self, delivery_tag: u64, multiple: bool, requeue: bool) -> Result<()> {
-        self.cast(
-            BasicNack {
-                delivery_tag,
-                multiple,
-                requeue,
-            }
-            .into(),
-        )
-        .await
+        self.settle(delivery_tag, Settle::Nack { multiple, requeue })
+            .await
     }
 
     /// basic.reject: refuses one delivery.
     pub async fn basic_reject(&self, delivery_tag: u64, requeue: bool) -> Result<()> {
-        self.cast(
-            BasicReject {
-                delivery_tag,
-                requeue,
-            }
-            .into(),
-        )
-        .await
+        self.settle(delivery_tag, Settle::Reject { requeue }).await
     }
 
     /// basic.get: fetches one message, or `None` if the queue is empty.
@@ -528,13 +513,13 @@ impl Channel {
             .connection
             .request(|reply| Command::Call {
                 channel,
-                method,
+                method: Box::new(method),
                 reply: Some(reply),
             })
             .await?
         {
             Reply::Got(None) => Ok(None),
-            Reply::Got(Some(content)) => Ok(GetOk::from_content(*content, self.clone())),
+            Reply::Got(Some(content)) => Ok(GetOk::from_content(content, self.clone())),
             other => Err(unexpected(other)),
         }
     }

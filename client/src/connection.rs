@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 use crate::proto::{Reply, Tuning};
 
 /// How many commands may wait for the driver before senders wait too.
-const COMMAND_QUEUE: usize = 4096;
+/// Four times the driver's batch: enough to keep it busy, while a full
+/// queue of boxed publishes (~600 octets each) stays under a MiB.
+const COMMAND_QUEUE: usize = 1024;
 
 /// A connection to a broker. Cheap to clone: every clone is a handle onto
 /// the same driver task, which owns the socket.
@@ -93,7 +95,7 @@ impl Connection {
     /// Opens a channel on the lowest free number.
     pub async fn open_channel(&self) -> Result<Channel> {
         let (returns_tx, returns_rx) = mpsc::unbounded_channel();
-        let route = Arc::new(ChannelRoute::new(returns_tx, self.shared.max_in_flight));
+        let route = Arc::new(ChannelRoute::new(returns_tx, self.shared.clone()));
         let reply = self
             .request(|reply| Command::OpenChannel {
                 reply,
@@ -128,9 +130,12 @@ impl Connection {
             reason: reason.into(),
         }
         .into();
-        self.request(|reply| Command::ConnectionCall { method, reply })
-            .await
-            .map(drop)
+        self.request(|reply| Command::ConnectionCall {
+            method: Box::new(method),
+            reply,
+        })
+        .await
+        .map(drop)
     }
 
     /// The limits negotiated with connection.tune.
@@ -205,10 +210,17 @@ impl Connection {
     /// for `blocked_publish_timeout` without a break; pending forever if
     /// there is no such timeout.
     pub(crate) async fn blocked_too_long(&self) -> Error {
-        let Some(timeout) = self.shared.blocked_publish_timeout else {
+        self.shared.blocked_too_long().await
+    }
+}
+
+impl Shared {
+    /// See [`Connection::blocked_too_long`].
+    pub(crate) async fn blocked_too_long(&self) -> Error {
+        let Some(timeout) = self.blocked_publish_timeout else {
             return std::future::pending().await;
         };
-        let mut blocked = self.shared.blocked.subscribe();
+        let mut blocked = self.blocked.subscribe();
         loop {
             if blocked.wait_for(Option::is_some).await.is_err() {
                 return std::future::pending().await;
@@ -229,7 +241,9 @@ impl Connection {
             }
         }
     }
+}
 
+impl Connection {
     /// Why the connection ended, once it has.
     pub fn error(&self) -> Option<Error> {
         self.shared.error.get().cloned()

@@ -129,39 +129,37 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub(crate) fn from_content(content: Content, channel: Channel) -> Option<Self> {
+    pub(crate) fn from_content(content: Box<Content>, channel: Channel) -> Option<Self> {
+        // Built field by field straight from the box: each move of a whole
+        // `Content` or `Delivery` is a memcpy of ~500 octets.
         let Content {
             method,
             properties,
             body,
-        } = content;
-        let (delivery_tag, redelivered, exchange, routing_key, consumer_tag) = match method {
-            Method::BasicDeliver(d) => (
-                d.delivery_tag,
-                d.redelivered,
-                d.exchange,
-                d.routing_key,
-                d.consumer_tag,
-            ),
-            Method::BasicGetOk(g) => (
-                g.delivery_tag,
-                g.redelivered,
-                g.exchange,
-                g.routing_key,
-                ShortString::default(),
-            ),
-            _ => return None,
-        };
-        Some(Self {
-            delivery_tag,
-            redelivered,
-            exchange,
-            routing_key,
-            consumer_tag,
-            properties,
-            body,
-            channel,
-        })
+        } = *content;
+        match method {
+            Method::BasicDeliver(d) => Some(Self {
+                delivery_tag: d.delivery_tag,
+                redelivered: d.redelivered,
+                exchange: d.exchange,
+                routing_key: d.routing_key,
+                consumer_tag: d.consumer_tag,
+                properties,
+                body,
+                channel,
+            }),
+            Method::BasicGetOk(g) => Some(Self {
+                delivery_tag: g.delivery_tag,
+                redelivered: g.redelivered,
+                exchange: g.exchange,
+                routing_key: g.routing_key,
+                consumer_tag: ShortString::default(),
+                properties,
+                body,
+                channel,
+            }),
+            _ => None,
+        }
     }
 
     /// basic.ack of this delivery.
@@ -197,7 +195,7 @@ pub struct GetOk {
 }
 
 impl GetOk {
-    pub(crate) fn from_content(content: Content, channel: Channel) -> Option<Self> {
+    pub(crate) fn from_content(content: Box<Content>, channel: Channel) -> Option<Self> {
         let message_count = match &content.method {
             Method::BasicGetOk(g) => g.message_count,
             _ => return None,
@@ -228,7 +226,8 @@ pub struct Returned {
 }
 
 impl Returned {
-    pub(crate) fn from_content(content: Content) -> Option<Self> {
+    pub(crate) fn from_content(content: Box<Content>) -> Option<Self> {
+        let content = *content;
         match content.method {
             Method::BasicReturn(r) => Some(Self {
                 reply_code: ReplyCode(r.reply_code),

@@ -13,25 +13,26 @@
 //!                                      socket
 //! ```
 
-use std::collections::HashMap;
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use amqp_wire::{BasicProperties, FieldTable, Frame, Method, ProtocolHeader, ShortString};
-use bytes::{Bytes, BytesMut};
+use amqp_wire::{FieldTable, Frame, Method, ProtocolHeader, ShortString};
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
 
+use crate::confirm_book::ConfirmBook;
 use crate::consumer::AckTimeoutWarning;
 use crate::error::Error;
-use crate::proto::{ChannelRef, Content, Core, Event, OutQueue, Reply, Tuning};
+use crate::fast_hash::FastMap;
+use crate::proto::{ChannelRef, Content, Core, Event, OutQueue, Outgoing, Reply, Settle, Tuning};
 use crate::tap::{Direction, FrameTap, TapEvent, Tapped};
 
 /// Stop taking commands while this much is waiting to be written: publishers
 /// then wait in the command queue instead of filling memory.
-const OUT_HIGH_WATER: usize = 4 * 1024 * 1024;
+const OUT_HIGH_WATER: usize = 1024 * 1024;
 
 /// At most this many commands are taken per wakeup before writing, so that
 /// frames from many publishes leave in one write.
@@ -45,16 +46,9 @@ const ACK_WARNINGS_BUFFER: usize = 1024;
 
 pub(crate) type ReplyTx = oneshot::Sender<Result<Reply, Error>>;
 
-/// A publish confirm's waiter: `Ok(true)` for basic.ack, `Ok(false)` for
-/// basic.nack. Narrower than [`ReplyTx`] on purpose: one is allocated per
-/// unconfirmed publish, and its slot is sized by this payload (48 octets
-/// against 136 for a whole `Reply`).
-pub(crate) type ConfirmTx = oneshot::Sender<Result<bool, Error>>;
-
-/// What the handles ask of the driver.
-// Built once per call and moved once, into the command queue: boxing the
-// large publish variant would cost an allocation per message for nothing.
-#[allow(clippy::large_enum_variant)]
+/// What the handles ask of the driver. Kept to a few words: every ack and
+/// publish is moved into and out of the command queue, so rare large
+/// payloads (methods, messages) are boxed.
 pub(crate) enum Command {
     OpenChannel {
         reply: ReplyTx,
@@ -62,12 +56,19 @@ pub(crate) enum Command {
     },
     Call {
         channel: ChannelRef,
-        method: Method,
+        method: Box<Method>,
         reply: Option<ReplyTx>,
+    },
+    /// basic.ack, basic.nack or basic.reject (60/80, 60/120, 60/90): one
+    /// per delivery, so not a boxed method.
+    Settle {
+        channel: ChannelRef,
+        delivery_tag: u64,
+        settle: Settle,
     },
     Consume {
         channel: ChannelRef,
-        method: Method,
+        method: Box<Method>,
         reply: ReplyTx,
         /// The tag asked for; the one used if nowait (no consume-ok).
         tag: ShortString,
@@ -75,19 +76,17 @@ pub(crate) enum Command {
     },
     Publish {
         channel: ChannelRef,
-        method: Method,
-        properties: BasicProperties,
-        body: Bytes,
-        /// In confirm mode: who hears the confirm, and the route whose
-        /// window slot and count the publish holds until then.
-        confirm: Option<(ConfirmTx, Arc<ChannelRoute>)>,
+        message: Box<Outgoing>,
+        /// In confirm mode: its ticket in the channel's [`ConfirmBook`];
+        /// it holds a window slot until settled.
+        ticket: Option<u64>,
     },
     CloseChannel {
         channel: ChannelRef,
         reply: ReplyTx,
     },
     ConnectionCall {
-        method: Method,
+        method: Box<Method>,
         reply: ReplyTx,
     },
     Close {
@@ -96,12 +95,10 @@ pub(crate) enum Command {
 }
 
 /// What a consumer's queue carries.
-// Deliveries are by far the common variant: boxing them would only add an
-// allocation per message.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum ConsumerMsg {
-    Delivery(Content),
+    /// Boxed since the content header arrived: moved as a pointer.
+    Delivery(Box<Content>),
     /// The consumer ended: `None` after our own basic.cancel, else why.
     End(Option<Error>),
 }
@@ -109,41 +106,49 @@ pub(crate) enum ConsumerMsg {
 /// Per-channel state the handles share with the driver.
 pub(crate) struct ChannelRoute {
     pub(crate) flow: watch::Sender<bool>,
-    pub(crate) returns: mpsc::UnboundedSender<Content>,
+    pub(crate) returns: mpsc::UnboundedSender<Box<Content>>,
     pub(crate) closed: OnceLock<Error>,
     /// One permit per publish that may still go out unconfirmed
     /// (`max_in_flight`); closed when the channel ends.
     pub(crate) window: Option<Semaphore>,
     /// Publishes sent in confirm mode and not yet settled.
     pub(crate) unconfirmed: AtomicUsize,
+    /// The tickets of confirm-mode publishes and how they were settled.
+    pub(crate) book: ConfirmBook,
+    /// The connection's state, for confirms waiting out a blocked broker.
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl ChannelRoute {
-    pub(crate) fn new(
-        returns: mpsc::UnboundedSender<Content>,
-        max_in_flight: Option<usize>,
-    ) -> Self {
+    pub(crate) fn new(returns: mpsc::UnboundedSender<Box<Content>>, shared: Arc<Shared>) -> Self {
         Self {
             flow: watch::Sender::new(true),
             returns,
             closed: OnceLock::new(),
-            window: max_in_flight.map(Semaphore::new),
+            window: shared.max_in_flight.map(Semaphore::new),
             unconfirmed: AtomicUsize::new(0),
+            book: ConfirmBook::default(),
+            shared,
         }
     }
 
-    /// A confirm-mode publish is settled (acked, nacked, or failed with its
-    /// channel or connection): its window slot is free again.
-    pub(crate) fn settle_one(&self) {
-        self.unconfirmed.fetch_sub(1, Ordering::AcqRel);
+    /// `n` confirm-mode publishes are settled (acked, nacked, or failed
+    /// with their channel or connection): their window slots are free.
+    pub(crate) fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.unconfirmed.fetch_sub(n, Ordering::AcqRel);
         if let Some(window) = &self.window {
-            window.add_permits(1);
+            window.add_permits(n);
         }
     }
 
     /// The channel ended: wake everyone waiting on it.
     fn end(&self, error: Error) {
-        let _ = self.closed.set(error);
+        let _ = self.closed.set(error.clone());
+        // Unsettled publishes fail with the channel's error.
+        self.release(self.book.end(error));
         // Publishers waiting for flow or for a window slot see the error.
         self.flow.send_replace(true);
         if let Some(window) = &self.window {
@@ -195,18 +200,11 @@ pub(crate) struct ConsumeWaiter {
 /// Who waits for a reply, and what to do with it.
 pub(crate) enum Waiter {
     Reply(ReplyTx),
-    /// A confirm-mode publish; its route's window slot is held until the
-    /// confirm (or the failure) comes, whether or not anyone still listens.
-    Publish {
-        confirm: ConfirmTx,
-        route: Arc<ChannelRoute>,
-    },
     OpenChannel {
         reply: ReplyTx,
         route: Arc<ChannelRoute>,
     },
-    /// Boxed: it is rare, and the box keeps every waiter (one per
-    /// unconfirmed publish among them) at two words.
+    /// Boxed: it is rare, and the box keeps every waiter at two words.
     Consume(Box<ConsumeWaiter>),
     /// Nobody: the close started because every handle was dropped.
     Nobody,
@@ -225,8 +223,8 @@ pub(crate) struct Driver {
     commands: mpsc::Receiver<Command>,
     shared: Arc<Shared>,
     opened: Option<oneshot::Sender<Result<(), Error>>>,
-    channels: HashMap<u16, Arc<ChannelRoute>>,
-    consumers: HashMap<(u16, ShortString), mpsc::UnboundedSender<ConsumerMsg>>,
+    channels: FastMap<u16, Arc<ChannelRoute>>,
+    consumers: FastMap<(u16, ShortString), mpsc::UnboundedSender<ConsumerMsg>>,
     tap: Option<Tap>,
 }
 
@@ -252,8 +250,8 @@ impl Driver {
             commands,
             shared,
             opened: Some(opened),
-            channels: HashMap::new(),
-            consumers: HashMap::new(),
+            channels: FastMap::default(),
+            consumers: FastMap::default(),
             tap,
         }
     }
@@ -363,13 +361,15 @@ impl Driver {
     /// Decodes and handles every whole frame in `rx`; false after a
     /// decode error, when the stream can no longer be read.
     fn decode_frames(&mut self, rx: &mut BytesMut) -> bool {
+        // One reading of the clock per read: the frames arrived together.
+        let now = now();
         loop {
             match Frame::decode(rx, self.core.frame_max()) {
                 Ok(Some(frame)) => {
                     if let Some(tap) = &self.tap {
                         tap.show(self.shared.id, Direction::Received, Tapped::Frame(&frame));
                     }
-                    self.core.handle_frame(now(), frame);
+                    self.core.handle_frame(now, frame);
                     if self.core.is_closed() {
                         return false;
                     }
@@ -390,7 +390,7 @@ impl Driver {
                             Tapped::ProtocolHeader(&header),
                         );
                     }
-                    self.core.handle_decode_error(now(), &e);
+                    self.core.handle_decode_error(now, &e);
                     return false;
                 }
             }
@@ -409,7 +409,12 @@ impl Driver {
                 reply,
             } => self
                 .core
-                .call(now, channel, method, reply.map(Waiter::Reply)),
+                .call(now, channel, *method, reply.map(Waiter::Reply)),
+            Command::Settle {
+                channel,
+                delivery_tag,
+                settle,
+            } => self.core.settle(now, channel, delivery_tag, settle),
             Command::Consume {
                 channel,
                 method,
@@ -423,27 +428,19 @@ impl Driver {
                     tag,
                     deliveries,
                 }));
-                self.core.call(now, channel, method, Some(waiter))
+                self.core.call(now, channel, *method, Some(waiter))
             }
             Command::Publish {
                 channel,
-                method,
-                properties,
-                body,
-                confirm,
-            } => self.core.publish(
-                now,
-                channel,
-                method,
-                properties,
-                body,
-                confirm.map(|(confirm, route)| Waiter::Publish { confirm, route }),
-            ),
+                message,
+                ticket,
+            } => self.core.publish(now, channel, message, ticket),
             Command::CloseChannel { channel, reply } => {
                 self.core.close_channel(now, channel, Waiter::Reply(reply))
             }
             Command::ConnectionCall { method, reply } => {
-                self.core.call_connection(now, method, Waiter::Reply(reply))
+                self.core
+                    .call_connection(now, *method, Waiter::Reply(reply))
             }
             Command::Close { reply } => self.core.close(now, Waiter::Reply(reply)),
         }
@@ -477,6 +474,16 @@ impl Driver {
                     }
                 }
                 Event::Reply { waiter, result } => self.reply(waiter, result),
+                Event::Confirmed {
+                    channel,
+                    ticket,
+                    multiple,
+                    result,
+                } => {
+                    if let Some(route) = self.channels.get(&channel) {
+                        route.release(route.book.settle(ticket, multiple, result));
+                    }
+                }
                 Event::Delivery { channel, content } => {
                     if let Method::BasicDeliver(deliver) = &content.method {
                         let key = (channel, deliver.consumer_tag.clone());
@@ -549,17 +556,6 @@ impl Driver {
             Waiter::Reply(tx) => {
                 let _ = tx.send(result);
             }
-            Waiter::Publish { confirm, route } => {
-                route.settle_one();
-                let _ = confirm.send(match result {
-                    Ok(Reply::Confirmed(ack)) => Ok(ack),
-                    // Not in confirm mode after all (a race with
-                    // confirm.select): the publish went out, nothing to wait for.
-                    Ok(Reply::Done) => Ok(true),
-                    Ok(other) => Err(crate::connection::unexpected(other)),
-                    Err(e) => Err(e),
-                });
-            }
             Waiter::OpenChannel { reply, route } => {
                 if let Ok(Reply::ChannelOpened(channel)) = &result {
                     self.channels.insert(channel.id, route);
@@ -628,6 +624,22 @@ impl Tap {
     }
 }
 
+impl Drop for Driver {
+    /// Also when the task is aborted: no publish waits for a confirm that
+    /// can no longer come.
+    fn drop(&mut self) {
+        let error = self
+            .shared
+            .error
+            .get()
+            .cloned()
+            .unwrap_or(Error::ClientClosed);
+        for route in self.channels.values() {
+            route.end(error.clone());
+        }
+    }
+}
+
 async fn write_some<W: AsyncWrite + Unpin>(w: &mut W, out: &OutQueue) -> std::io::Result<usize> {
     let mut slices = [IoSlice::new(&[]); 64];
     let n = out.io_slices(&mut slices);
@@ -658,14 +670,11 @@ mod tests {
 
     #[test]
     fn per_publish_bookkeeping_stays_small() {
-        // One waiter per unconfirmed publish sits in the core's deque, and
-        // one confirm slot per publish is allocated by the oneshot.
-        eprintln!(
-            "waiter {} octets, confirm payload {} octets",
-            size_of::<Waiter>(),
-            size_of::<Result<bool, Error>>()
-        );
+        // An unconfirmed publish costs its `PublishConfirm` (the book and a
+        // ticket) and nothing per publish in the core or the book while
+        // confirms come in order; commands are moved through the queue.
+        assert_eq!(size_of::<crate::PublishConfirm>(), 16);
+        assert!(size_of::<Command>() <= 80, "{}", size_of::<Command>());
         assert!(size_of::<Waiter>() <= 24);
-        assert!(size_of::<Result<bool, Error>>() <= 48);
     }
 }

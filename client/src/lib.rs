@@ -43,10 +43,12 @@
 
 mod channel;
 mod config;
+mod confirm_book;
 mod connection;
 mod consumer;
 mod driver;
 mod error;
+mod fast_hash;
 mod options;
 mod proto;
 mod tap;

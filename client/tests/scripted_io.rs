@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use amqp_client::wire::*;
 use amqp_client::{
-    BasicConsumeOptions, BasicPublishOptions, Connection, ConnectionConfig, Error, FieldTable,
-    Heartbeat, QueueDeclareOptions, Tuning,
+    BasicPublishOptions, Connection, ConnectionConfig, Error, FieldTable, Heartbeat,
+    QueueDeclareOptions, Tuning,
 };
 use support::*;
 use tokio::time::Instant;
@@ -472,24 +472,7 @@ async fn a_silent_broker_that_also_stops_reading_is_still_detected() {
 async fn eof_mid_frame_fails_pending_and_later_operations_with_an_io_error() {
     let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
     let ch = open_channel(&conn, &mut broker).await;
-    let (consumer, ()) = tokio::join!(
-        ch.basic_consume("q", "c1", BasicConsumeOptions::default(), FieldTable::new()),
-        async {
-            assert!(matches!(
-                broker.recv_method().await,
-                (1, Method::BasicConsume(_))
-            ));
-            broker
-                .send_method(
-                    1,
-                    BasicConsumeOk {
-                        consumer_tag: "c1".into(),
-                    },
-                )
-                .await;
-        }
-    );
-    let mut consumer = consumer.expect("consume");
+    let mut consumer = consume(&ch, &mut broker, "c1", "c1").await;
     let started = Instant::now();
     let (declared, ()) = within("declare", async {
         tokio::join!(
@@ -795,21 +778,7 @@ async fn content_interleaved_across_channels_reaches_each_consumer_whole() {
     let two = open_channel(&conn, &mut broker).await;
     let mut consumers = Vec::new();
     for (ch, tag) in [(&one, "c1"), (&two, "c2")] {
-        let (consumer, ()) = tokio::join!(
-            ch.basic_consume("q", tag, BasicConsumeOptions::default(), FieldTable::new()),
-            async {
-                let (id, _) = broker.recv_method().await;
-                broker
-                    .send_method(
-                        id,
-                        BasicConsumeOk {
-                            consumer_tag: tag.into(),
-                        },
-                    )
-                    .await;
-            }
-        );
-        consumers.push(consumer.expect("consume"));
+        consumers.push(consume(ch, &mut broker, tag, tag).await);
     }
     let (b1, b2) = (body(3000), body(1000));
     let frames = [
@@ -993,24 +962,7 @@ async fn a_basic_return_is_surfaced_on_its_channel() {
 async fn a_broker_basic_cancel_ends_the_consumer_with_consumer_cancelled() {
     let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
     let ch = open_channel(&conn, &mut broker).await;
-    let (consumer, ()) = tokio::join!(
-        ch.basic_consume("q", "", BasicConsumeOptions::default(), FieldTable::new()),
-        async {
-            assert!(matches!(
-                broker.recv_method().await,
-                (1, Method::BasicConsume(_))
-            ));
-            broker
-                .send_method(
-                    1,
-                    BasicConsumeOk {
-                        consumer_tag: "amq.ctag-1".into(),
-                    },
-                )
-                .await;
-        }
-    );
-    let mut consumer = consumer.expect("consume");
+    let mut consumer = consume(&ch, &mut broker, "", "amq.ctag-1").await;
     assert_eq!(consumer.tag(), "amq.ctag-1");
     broker
         .send_content(1, deliver("amq.ctag-1", 1), b"before", 100)
@@ -1364,26 +1316,7 @@ async fn a_delivery_held_too_long_raises_one_ack_timeout_warning() {
     let (conn, mut broker) = open(config, tune(0, 0, 0)).await;
     let mut warnings = conn.ack_timeout_warnings();
     let ch = open_channel(&conn, &mut broker).await;
-    let (consumer, ()) = tokio::join!(
-        ch.basic_consume(
-            "q",
-            "worker",
-            BasicConsumeOptions::default(),
-            FieldTable::new()
-        ),
-        async {
-            broker.recv_method().await;
-            broker
-                .send_method(
-                    1,
-                    BasicConsumeOk {
-                        consumer_tag: "worker".into(),
-                    },
-                )
-                .await;
-        }
-    );
-    let mut consumer = consumer.expect("consume");
+    let mut consumer = consume(&ch, &mut broker, "worker", "worker").await;
     broker
         .send_content(1, deliver("worker", 1), b"task", 100)
         .await;

@@ -10,8 +10,7 @@ mod tutorial;
 
 use std::process::ExitCode;
 
-use amqp_client::{BasicConsumeOptions, FieldTable, QueueDeclareOptions};
-use demo::output::{say, Fail};
+use demo::output::Fail;
 
 const HELP: &str = "\
 receive_logs_direct: print the log messages of some severities (RabbitMQ tutorial 4)
@@ -39,51 +38,9 @@ async fn run() -> Result<(), Fail> {
         ));
     }
     let connection = cli.connect("receive_logs_direct").await?;
-    let channel = connection.open_channel().await?;
-
-    channel
-        .exchange_declare(&exchange, "direct", Default::default(), FieldTable::new())
-        .await?;
-    // A queue of our own, named by the broker and deleted with this connection (as in
-    // receive_logs).
-    let options = QueueDeclareOptions {
-        exclusive: true,
-        ..Default::default()
-    };
-    let queue = channel
-        .queue_declare("", options, FieldTable::new())
-        .await?;
-    let queue = queue.queue.to_string();
     // One binding per severity: the direct exchange sends us a message when its routing key
     // equals one of these binding keys, and nothing else.
-    for severity in &severities {
-        channel
-            .queue_bind(&queue, &exchange, severity, FieldTable::new())
-            .await?;
-    }
-
-    let options = BasicConsumeOptions {
-        no_ack: true,
-        ..Default::default()
-    };
-    let mut consumer = channel
-        .basic_consume(&queue, "", options, FieldTable::new())
-        .await?;
-    let mut ctrl_c = tutorial::CtrlC::listen()?;
-    say(" [*] Waiting for logs. To exit press CTRL+C");
-
-    let mut received = 0;
-    while let Some(delivery) = ctrl_c.or_next(&mut consumer).await? {
-        say(format!(
-            " [x] {}:{}",
-            delivery.routing_key,
-            tutorial::text(&delivery)
-        ));
-        received += 1;
-        if tutorial::reached(received, count) {
-            break;
-        }
-    }
+    tutorial::receive_routed_logs(&connection, &exchange, "direct", &severities, count).await?;
     connection.close().await?;
     Ok(())
 }

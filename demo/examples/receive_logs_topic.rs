@@ -12,8 +12,7 @@ mod tutorial;
 
 use std::process::ExitCode;
 
-use amqp_client::{BasicConsumeOptions, FieldTable, QueueDeclareOptions};
-use demo::output::{say, Fail};
+use demo::output::Fail;
 
 const HELP: &str = "\
 receive_logs_topic: print the log messages whose topic matches (RabbitMQ tutorial 5)
@@ -42,50 +41,9 @@ async fn run() -> Result<(), Fail> {
         ));
     }
     let connection = cli.connect("receive_logs_topic").await?;
-    let channel = connection.open_channel().await?;
-
-    channel
-        .exchange_declare(&exchange, "topic", Default::default(), FieldTable::new())
-        .await?;
-    // A queue of our own, named by the broker and deleted with this connection.
-    let options = QueueDeclareOptions {
-        exclusive: true,
-        ..Default::default()
-    };
-    let queue = channel
-        .queue_declare("", options, FieldTable::new())
-        .await?;
-    let queue = queue.queue.to_string();
-    // A message that matches several of our patterns still arrives once: bindings decide which
-    // queues get a copy, and our queue gets at most one.
-    for binding_key in &binding_keys {
-        channel
-            .queue_bind(&queue, &exchange, binding_key, FieldTable::new())
-            .await?;
-    }
-
-    let options = BasicConsumeOptions {
-        no_ack: true,
-        ..Default::default()
-    };
-    let mut consumer = channel
-        .basic_consume(&queue, "", options, FieldTable::new())
-        .await?;
-    let mut ctrl_c = tutorial::CtrlC::listen()?;
-    say(" [*] Waiting for logs. To exit press CTRL+C");
-
-    let mut received = 0;
-    while let Some(delivery) = ctrl_c.or_next(&mut consumer).await? {
-        say(format!(
-            " [x] {}:{}",
-            delivery.routing_key,
-            tutorial::text(&delivery)
-        ));
-        received += 1;
-        if tutorial::reached(received, count) {
-            break;
-        }
-    }
+    // One binding per pattern. A message that matches several of our patterns still arrives
+    // once: bindings decide which queues get a copy, and our queue gets at most one.
+    tutorial::receive_routed_logs(&connection, &exchange, "topic", &binding_keys, count).await?;
     connection.close().await?;
     Ok(())
 }

@@ -61,16 +61,19 @@ fn prefetch_1_is_fair_dispatch_the_worker_with_the_long_task_gets_fewer() {
     // Task 1 takes 1 s, the eleven others 50 ms each: while one worker is busy with task 1 the
     // broker gives everything else to the two others.
     let dots = "20,1,1,1,1,1,1,1,1,1,1,1";
-    let (out, runs) = demo(&[
-        "--prefetch",
-        "1",
-        "--workers",
-        "3",
-        "--dots",
-        dots,
-        "--dot-ms",
-        "50",
-    ]);
+    let three_workers = |prefetch| {
+        demo(&[
+            "--prefetch",
+            prefetch,
+            "--workers",
+            "3",
+            "--dots",
+            dots,
+            "--dot-ms",
+            "50",
+        ])
+    };
+    let (out, runs) = three_workers("1");
     let run = &runs[0];
     run.assert_nothing_lost(12, &out.stdout);
     let (long_name, long_worker) = run
@@ -89,16 +92,7 @@ fn prefetch_1_is_fair_dispatch_the_worker_with_the_long_task_gets_fewer() {
         }
     }
     // The same tasks with prefetch 0 are dealt out 4/4/4 whatever their length.
-    let (out, runs) = demo(&[
-        "--prefetch",
-        "0",
-        "--workers",
-        "3",
-        "--dots",
-        dots,
-        "--dot-ms",
-        "50",
-    ]);
+    let (out, runs) = three_workers("0");
     for (name, worker) in &runs[0].workers {
         assert_eq!(worker.tasks, 4, "{name}; {out}");
     }

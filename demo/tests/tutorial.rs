@@ -144,6 +144,22 @@ fn pika_new_task(queue: &str, words: &[&str]) {
     assert!(out.stdout.starts_with(" [x] Sent "), "{out}");
 }
 
+/// Waits until the broker holds no message of `queue`, unacked ones included. pika's worker prints
+/// " [x] Done" before it acks (as the tutorial's does), and its blocking connection sends the ack
+/// later: interrupting it as soon as "Done" shows can lose the last ack, and the task is then
+/// (rightly) requeued.
+fn wait_until_all_acked(queue: &str) {
+    amqp_tests::wait_until(WAIT, "every task to be acked", || {
+        amqp_tests::rabbitmqctl(&["list_queues", "-q", "--no-table-headers", "name", "messages"])
+            .is_ok_and(|out| {
+                out.lines().any(|line| {
+                    let mut fields = line.split_whitespace();
+                    fields.next() == Some(queue) && fields.next() == Some("0")
+                })
+            })
+    });
+}
+
 #[test]
 fn a_pika_worker_takes_tasks_from_our_new_task() {
     require_broker();
@@ -159,6 +175,7 @@ fn a_pika_worker_takes_tasks_from_our_new_task() {
         );
         pika.wait_for(" [x] Done", WAIT);
     }
+    wait_until_all_acked(&queue.0);
     pika.interrupt();
     pika.wait_exit(WAIT);
     assert_eq!(messages_once_idle(&queue.0), 0, "{}", pika.output());
@@ -207,6 +224,7 @@ fn pika_and_our_workers_compete_on_the_same_queue() {
         by_pika >= 1 && by_ours >= 1,
         "both should work: pika {by_pika}, ours {by_ours}"
     );
+    wait_until_all_acked(&queue.0);
     pika.interrupt();
     ours.interrupt();
     pika.wait_exit(WAIT);

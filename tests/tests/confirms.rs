@@ -154,16 +154,8 @@ async fn without_confirm_mode_wait_returns_at_once() {
         .unwrap();
     step("wait without confirm mode", c.wait()).await.unwrap();
     // Nothing says when the message reached the queue; a consumer gets it all the same.
-    let mut consumer = step(
-        "basic.consume",
-        ch.basic_consume(&q, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
-    let d = step("the delivery", consumer.next())
-        .await
-        .expect("a delivery")
-        .unwrap();
+    let mut consumer = consume(&ch, &q, FieldTable::new()).await;
+    let d = next_delivery(&mut consumer, "the delivery").await;
     assert_eq!(&d.body[..], b"x");
     step("basic.ack", d.ack()).await.unwrap();
     delete(&ch, &q).await;

@@ -53,12 +53,7 @@ async fn close_connection_by_the_operator_is_a_320_on_pending_and_later_calls() 
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "forced").await;
     let _cleanup = QueueCleanup::new(&[&q]);
-    let mut consumer = step(
-        "basic.consume",
-        ch.basic_consume(&q, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    let mut consumer = consume(&ch, &q, FieldTable::new()).await;
     let pending = tokio::spawn(async move {
         let item = consumer.next().await;
         (item, consumer)
@@ -125,12 +120,7 @@ async fn a_channel_closed_by_the_broker_fails_alone() {
     // 406: redeclaring the queue with other flags, on a channel that has a consumer waiting.
     let bad = channel(&conn).await;
     let other = fresh_queue(&bad, "channel-error-consumed").await;
-    let mut consumer = step(
-        "basic.consume",
-        bad.basic_consume(&other, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    let mut consumer = consume(&bad, &other, FieldTable::new()).await;
     let result = step(
         "redeclare durable",
         bad.queue_declare(&q, QueueDeclareOptions::durable(), FieldTable::new()),
@@ -172,15 +162,7 @@ async fn a_channel_closed_by_the_broker_fails_alone() {
     assert!(conn.is_open());
     assert!(good.error().is_none());
     step("confirm.select", good.confirm_select()).await.unwrap();
-    step(
-        "publish",
-        good.basic_publish("", &q, Default::default(), Default::default(), "fine"),
-    )
-    .await
-    .unwrap()
-    .wait()
-    .await
-    .unwrap();
+    publish_plain(&good, "", &q, "fine").await;
     let got = step("basic.get", good.basic_get(&q, true))
         .await
         .unwrap()
@@ -245,16 +227,8 @@ async fn persistent_messages_in_durable_queues_survive_a_broker_kill() {
     publish(&transient, BasicProperties::default(), "gone with my queue").await;
     assert_eq!(counts(&ch, &durable).await, (2, 0));
     assert_eq!(counts(&ch, &transient).await, (1, 0));
-    let mut consumer = step(
-        "basic.consume",
-        ch.basic_consume(&transient, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
-    let d = step("the delivery", consumer.next())
-        .await
-        .expect("a delivery")
-        .unwrap();
+    let mut consumer = consume(&ch, &transient, FieldTable::new()).await;
+    let d = next_delivery(&mut consumer, "the delivery").await;
     assert_eq!(&d.body[..], b"gone with my queue");
     // Left unacked: it would be redelivered after a restart if it survived.
 

@@ -276,16 +276,8 @@ async fn the_frame_tap_sees_both_directions() {
         .unwrap();
     // Without confirm.select there is nothing to wait for.
     step("no confirm", unconfirmed.wait()).await.unwrap();
-    let mut consumer = step(
-        "basic.consume",
-        ch.basic_consume(&q, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
-    let d = step("the delivery", consumer.next())
-        .await
-        .expect("a delivery")
-        .unwrap();
+    let mut consumer = consume(&ch, &q, FieldTable::new()).await;
+    let d = next_delivery(&mut consumer, "the delivery").await;
     d.ack().await.unwrap();
     delete(&ch, &q).await;
     step("connection.close", conn.close()).await.unwrap();

@@ -18,12 +18,7 @@ async fn round_trip(conn: Connection, seed: u64) {
     let _cleanup = QueueCleanup::new(&[&q]);
     let body = Bytes::from(pseudo_random_body(SIZE, seed));
     step("confirm.select", ch.confirm_select()).await.unwrap();
-    let mut consumer = step(
-        "basic.consume",
-        ch.basic_consume(&q, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    let mut consumer = consume(&ch, &q, FieldTable::new()).await;
     let props = BasicProperties {
         content_type: Some("application/octet-stream".into()),
         message_id: Some(format!("seed-{seed}").into()),

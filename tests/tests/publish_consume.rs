@@ -5,10 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use amqp_client::{
-    BasicConsumeOptions, BasicProperties, BasicPublishOptions, Error, FieldTable, FieldValue,
-    ReplyCode,
-};
+use amqp_client::{BasicProperties, BasicPublishOptions, Error, FieldTable, FieldValue, ReplyCode};
 use common::*;
 
 /// Every one of the 14 basic properties but user-id (checked against the login) and cluster-id
@@ -69,10 +66,7 @@ async fn declare_publish_consume_ack_round_trip() {
     .await
     .unwrap();
     assert_eq!(consumer.tag(), tag);
-    let d = step("the delivery", consumer.next())
-        .await
-        .expect("a delivery")
-        .expect("not an error");
+    let d = next_delivery(&mut consumer, "the delivery").await;
     assert_eq!(&d.body[..], b"hello, world");
     assert_eq!(d.properties, props);
     assert_eq!(d.exchange.as_str(), Some(""));
@@ -159,28 +153,12 @@ async fn prefetch_1_delivers_the_next_message_only_after_the_ack() {
     let _cleanup = QueueCleanup::new(&[&q]);
     step("confirm.select", ch.confirm_select()).await.unwrap();
     for body in ["first", "second"] {
-        step(
-            "publish",
-            ch.basic_publish("", &q, Default::default(), Default::default(), body),
-        )
-        .await
-        .unwrap()
-        .wait()
-        .await
-        .unwrap();
+        publish_plain(&ch, "", &q, body).await;
     }
     let cch = channel(&conn).await;
     step("basic.qos", cch.basic_qos(1, false)).await.unwrap();
-    let mut consumer = step(
-        "basic.consume",
-        cch.basic_consume(&q, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
-    let first = step("the first delivery", consumer.next())
-        .await
-        .expect("a delivery")
-        .unwrap();
+    let mut consumer = consume(&cch, &q, FieldTable::new()).await;
+    let first = next_delivery(&mut consumer, "the first delivery").await;
     assert_eq!(&first.body[..], b"first");
     // An assertion of absence: with one unacked message, the second must not come.
     let early = tokio::time::timeout(Duration::from_millis(300), consumer.next()).await;
@@ -190,10 +168,7 @@ async fn prefetch_1_delivers_the_next_message_only_after_the_ack() {
     );
     assert_eq!(counts(&ch, &q).await, (1, 1));
     step("basic.ack", first.ack()).await.unwrap();
-    let second = step("the second delivery", consumer.next())
-        .await
-        .expect("a delivery")
-        .unwrap();
+    let second = next_delivery(&mut consumer, "the second delivery").await;
     assert_eq!(&second.body[..], b"second");
     assert_eq!(second.delivery_tag, 2);
     step("basic.ack", second.ack()).await.unwrap();
@@ -211,30 +186,14 @@ async fn unacked_messages_of_a_closed_channel_are_redelivered() {
     let _cleanup = QueueCleanup::new(&[&q]);
     step("confirm.select", ch.confirm_select()).await.unwrap();
     for body in ["one", "two", "three"] {
-        step(
-            "publish",
-            ch.basic_publish("", &q, Default::default(), Default::default(), body),
-        )
-        .await
-        .unwrap()
-        .wait()
-        .await
-        .unwrap();
+        publish_plain(&ch, "", &q, body).await;
     }
 
     let first = channel(&conn).await;
-    let mut c1 = step(
-        "basic.consume",
-        first.basic_consume(&q, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    let mut c1 = consume(&first, &q, FieldTable::new()).await;
     let mut got = Vec::new();
     for _ in 0..3 {
-        let d = step("a delivery", c1.next())
-            .await
-            .expect("a delivery")
-            .unwrap();
+        let d = next_delivery(&mut c1, "a delivery").await;
         assert!(!d.redelivered);
         got.push(d);
     }
@@ -255,18 +214,10 @@ async fn unacked_messages_of_a_closed_channel_are_redelivered() {
     );
 
     let second = channel(&conn).await;
-    let mut c2 = step(
-        "basic.consume",
-        second.basic_consume(&q, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    let mut c2 = consume(&second, &q, FieldTable::new()).await;
     let mut bodies = Vec::new();
     for _ in 0..2 {
-        let d = step("a redelivery", c2.next())
-            .await
-            .expect("a delivery")
-            .unwrap();
+        let d = next_delivery(&mut c2, "a redelivery").await;
         assert!(d.redelivered, "{d:?}");
         bodies.push(String::from_utf8(d.body.to_vec()).unwrap());
         step("basic.ack", d.ack()).await.unwrap();
@@ -286,15 +237,7 @@ async fn a_mandatory_unroutable_publish_comes_back_with_312_no_route() {
     step("confirm.select", ch.confirm_select()).await.unwrap();
     let nowhere = amqp_tests::unique_name("no-such-queue");
     // Not mandatory: silently dropped (and still confirmed).
-    step(
-        "publish",
-        ch.basic_publish("", &nowhere, Default::default(), Default::default(), "lost"),
-    )
-    .await
-    .unwrap()
-    .wait()
-    .await
-    .unwrap();
+    publish_plain(&ch, "", &nowhere, "lost").await;
     let mandatory = BasicPublishOptions {
         mandatory: true,
         ..Default::default()
@@ -346,28 +289,10 @@ async fn the_brokers_basic_cancel_ends_the_consumer_with_consumer_cancelled() {
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "cancelled").await;
     let _cleanup = QueueCleanup::new(&[&q]);
-    let mut consumer = step(
-        "basic.consume",
-        ch.basic_consume(&q, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    let mut consumer = consume(&ch, &q, FieldTable::new()).await;
     // A second consumer on another queue of the same channel is not affected.
     let other = fresh_queue(&ch, "not-cancelled").await;
-    let mut survivor = step(
-        "basic.consume",
-        ch.basic_consume(
-            &other,
-            "",
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        ),
-    )
-    .await
-    .unwrap();
+    let mut survivor = consume_no_ack(&ch, &other).await;
 
     // Delete the queue from another connection, while next() is pending.
     let pending = tokio::spawn(async move {
@@ -399,10 +324,7 @@ async fn the_brokers_basic_cancel_ends_the_consumer_with_consumer_cancelled() {
     )
     .await
     .unwrap();
-    let d = step("the survivor's delivery", survivor.next())
-        .await
-        .expect("a delivery")
-        .unwrap();
+    let d = next_delivery(&mut survivor, "the survivor's delivery").await;
     assert_eq!(&d.body[..], b"still here");
     delete(&ch, &other).await;
     step("connection.close", deleter.close()).await.unwrap();

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use amqp_client::{
-    BasicConsumeOptions, BasicProperties, Channel, Error, FieldTable, QueueDeclareOptions,
+    BasicProperties, Channel, Connection, Error, FieldTable, QueueDeclareOptions,
     QueueDeleteOptions, ReplyCode,
 };
 use common::*;
@@ -35,6 +35,25 @@ async fn publish_confirmed(ch: &Channel, queue: &str, n: usize) {
             .await
             .expect("confirmed");
     }
+}
+
+/// Waits until a passive queue.declare of `name` answers 404 NOT_FOUND: the broker deletes an
+/// exclusive or auto-delete queue right after its owner goes, and no event announces it.
+async fn until_gone(conn: &Connection, name: &str, what: &str) {
+    eventually(Duration::from_secs(10), what, || async {
+        let ch = channel(conn).await;
+        let result = step(
+            "passive declare",
+            ch.queue_declare(name, passive(), FieldTable::new()),
+        )
+        .await;
+        match result {
+            Ok(_) => false,
+            Err(e) if e.reply_code() == Some(ReplyCode::NOT_FOUND) => true,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -93,16 +112,8 @@ async fn declare_ok_returns_the_name_and_counts_and_purge_and_delete_count() {
     // A consumer with prefetch 1 holds one message unacked: 2 ready, 1 consumer.
     let cch = channel(&conn).await;
     step("basic.qos", cch.basic_qos(1, false)).await.unwrap();
-    let mut consumer = step(
-        "basic.consume",
-        cch.basic_consume(&name, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
-    let held = step("the first delivery", consumer.next())
-        .await
-        .expect("a delivery")
-        .unwrap();
+    let mut consumer = consume(&cch, &name, FieldTable::new()).await;
+    let held = next_delivery(&mut consumer, "the first delivery").await;
     assert_eq!(&held.body[..], b"message 0");
     assert_eq!(counts(&ch, &name).await, (2, 1));
 
@@ -153,12 +164,7 @@ async fn queue_delete_if_unused_refuses_while_a_consumer_is_there() {
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "if-unused").await;
     let _cleanup = QueueCleanup::new(&[&q]);
-    let consumer = step(
-        "basic.consume",
-        ch.basic_consume(&q, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    let consumer = consume(&ch, &q, FieldTable::new()).await;
     let ch2 = channel(&conn).await;
     let if_unused = QueueDeleteOptions {
         if_unused: true,
@@ -280,22 +286,10 @@ async fn exclusive_queue_belongs_to_its_connection_and_goes_with_it() {
     step("owner's connection.close", owner.close())
         .await
         .unwrap();
-    eventually(
-        Duration::from_secs(10),
+    until_gone(
+        &other,
+        &name,
         "the exclusive queue to go with its connection",
-        || async {
-            let ch = channel(&other).await;
-            let result = step(
-                "passive declare",
-                ch.queue_declare(&name, passive(), FieldTable::new()),
-            )
-            .await;
-            match result {
-                Ok(_) => false,
-                Err(e) if e.reply_code() == Some(ReplyCode::NOT_FOUND) => true,
-                Err(e) => panic!("unexpected {e}"),
-            }
-        },
     )
     .await;
     step("connection.close", other.close()).await.unwrap();
@@ -325,39 +319,17 @@ async fn auto_delete_queue_goes_when_its_last_consumer_does() {
 
     // Without ever having had a consumer it stays; after its only consumer leaves, it goes.
     assert_eq!(counts(&ch, &name).await, (0, 0));
-    let c1 = step(
-        "basic.consume",
-        ch.basic_consume(&name, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
-    let c2 = step(
-        "basic.consume",
-        ch.basic_consume(&name, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    let c1 = consume(&ch, &name, FieldTable::new()).await;
+    let c2 = consume(&ch, &name, FieldTable::new()).await;
     assert_ne!(c1.tag(), c2.tag());
     assert_eq!(counts(&ch, &name).await, (0, 2));
     step("basic.cancel", c1.cancel()).await.unwrap();
     assert_eq!(counts(&ch, &name).await, (0, 1), "one consumer left");
     step("basic.cancel", c2.cancel()).await.unwrap();
-    eventually(
-        Duration::from_secs(10),
+    until_gone(
+        &conn,
+        &name,
         "the auto-delete queue to go with its last consumer",
-        || async {
-            let ch = channel(&conn).await;
-            let result = step(
-                "passive declare",
-                ch.queue_declare(&name, passive(), FieldTable::new()),
-            )
-            .await;
-            match result {
-                Ok(_) => false,
-                Err(e) if e.reply_code() == Some(ReplyCode::NOT_FOUND) => true,
-                Err(e) => panic!("unexpected {e}"),
-            }
-        },
     )
     .await;
     step("connection.close", conn.close()).await.unwrap();
@@ -455,20 +427,7 @@ async fn declare_arguments_reach_the_broker() {
     publish_confirmed(&ch, &ttl0, 3).await;
     assert_eq!(counts(&ch, &ttl0).await, (0, 0), "all expired on arrival");
     // ...but a message with a waiting consumer is delivered.
-    let mut consumer = step(
-        "basic.consume",
-        ch.basic_consume(
-            &ttl0,
-            "",
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        ),
-    )
-    .await
-    .unwrap();
+    let mut consumer = consume_no_ack(&ch, &ttl0).await;
     let props = BasicProperties {
         message_id: Some("m-1".into()),
         ..Default::default()
@@ -482,10 +441,7 @@ async fn declare_arguments_reach_the_broker() {
     .wait()
     .await
     .unwrap();
-    let d = step("the delivery", consumer.next())
-        .await
-        .expect("a delivery")
-        .unwrap();
+    let d = next_delivery(&mut consumer, "the delivery").await;
     assert_eq!(&d.body[..], b"now");
 
     delete(&ch, &capped).await;

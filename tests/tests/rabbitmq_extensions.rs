@@ -11,9 +11,8 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use amqp_client::{
-    BasicConsumeOptions, BasicProperties, Channel, Connection, Consumer, DeadLetterReason,
-    Delivery, Error, ExchangeDeclareOptions, FieldTable, FieldValue, QueueDeclareOptions,
-    ReplyCode, XDeath,
+    BasicConsumeOptions, BasicProperties, Channel, Connection, DeadLetterReason, Delivery, Error,
+    ExchangeDeclareOptions, FieldTable, FieldValue, QueueDeclareOptions, ReplyCode, XDeath,
 };
 use common::*;
 
@@ -31,39 +30,16 @@ async fn publish_confirmed(
     properties: BasicProperties,
     body: &str,
 ) {
-    let confirm = step(
-        "basic.publish",
-        ch.basic_publish(
-            exchange,
-            routing_key,
-            Default::default(),
-            properties,
-            body.to_owned(),
-        ),
+    publish(
+        ch,
+        exchange,
+        routing_key,
+        Default::default(),
+        properties,
+        body,
     )
     .await
-    .expect("basic.publish");
-    step("a publisher confirm", confirm.wait())
-        .await
-        .unwrap_or_else(|e| panic!("publish of {body:?} not confirmed: {e}"));
-}
-
-/// Starts a consumer with manual acks.
-async fn consume(ch: &Channel, queue: &str, arguments: FieldTable) -> Consumer {
-    step(
-        &format!("basic.consume {queue}"),
-        ch.basic_consume(queue, "", Default::default(), arguments),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("basic.consume {queue:?}: {e}"))
-}
-
-/// The consumer's next delivery, failing the test on its end or after [`STEP`].
-async fn next(consumer: &mut Consumer, what: &str) -> Delivery {
-    match step(what, consumer.next()).await {
-        Some(Ok(delivery)) => delivery,
-        other => panic!("expected {what}, the consumer gave {other:?}"),
-    }
+    .unwrap_or_else(|e| panic!("publish of {body:?} not confirmed: {e}"));
 }
 
 /// The body as text (every body in these tests is).
@@ -169,12 +145,7 @@ async fn message_expired_by_the_queue_ttl_reaches_the_dead_letter_queue_with_x_d
     .await
     .unwrap();
     declare(&ch, &dlq, Default::default(), FieldTable::new()).await;
-    step(
-        "queue.bind",
-        ch.queue_bind(&dlq, &dlx, "", FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    bind(&ch, &dlq, &dlx, "").await;
     let args = FieldTable::new()
         .with("x-message-ttl", 50i32)
         .with("x-dead-letter-exchange", dlx.as_str());
@@ -184,7 +155,7 @@ async fn message_expired_by_the_queue_ttl_reaches_the_dead_letter_queue_with_x_d
 
     let before = now_secs();
     publish_confirmed(&ch, "", &source, Default::default(), "short-lived").await;
-    let delivery = next(&mut dead, "the expired message in the dead-letter queue").await;
+    let delivery = next_delivery(&mut dead, "the expired message in the dead-letter queue").await;
     assert_eq!(body(&delivery), "short-lived");
     assert_eq!(delivery.exchange, dlx.as_str(), "republished to the DLX");
     assert_eq!(
@@ -258,7 +229,7 @@ async fn message_expired_by_its_expiration_property_is_dead_lettered_with_its_or
     };
     publish_confirmed(&ch, "", &source, short, "expires").await;
     publish_confirmed(&ch, "", &source, Default::default(), "stays").await;
-    let delivery = next(&mut dead, "the expired message in the dead-letter queue").await;
+    let delivery = next_delivery(&mut dead, "the expired message in the dead-letter queue").await;
     assert_eq!(body(&delivery), "expires");
     assert_eq!(
         delivery.routing_key,
@@ -310,17 +281,17 @@ async fn rejected_message_is_dead_lettered_and_a_second_death_adds_a_second_x_de
 
     // Rejected in `first`, then nacked in `second`: two deaths, most recent first.
     let mut c1 = consume(&ch, &first, FieldTable::new()).await;
-    next(&mut c1, "the message in the first queue")
+    next_delivery(&mut c1, "the message in the first queue")
         .await
         .reject(false)
         .await
         .unwrap();
     let mut c2 = consume(&ch, &second, FieldTable::new()).await;
-    let d2 = next(&mut c2, "the message in the second queue").await;
+    let d2 = next_delivery(&mut c2, "the message in the second queue").await;
     assert_eq!(x_death(&d2).len(), 1);
     d2.nack(false).await.unwrap();
     let mut c3 = consume(&ch, &last, FieldTable::new()).await;
-    let d3 = next(&mut c3, "the message in the last queue").await;
+    let d3 = next_delivery(&mut c3, "the message in the last queue").await;
     assert_eq!(body(&d3), "unwanted");
     let deaths = x_death(&d3);
     let seen: Vec<_> = deaths
@@ -409,7 +380,7 @@ async fn max_length_with_drop_head_dead_letters_the_oldest_with_reason_maxlen() 
     publish_confirmed(&ch, "", &q, Default::default(), "newest").await;
 
     let mut dead = consume(&ch, &dlq, FieldTable::new()).await;
-    let delivery = next(&mut dead, "the dropped message").await;
+    let delivery = next_delivery(&mut dead, "the dropped message").await;
     assert_eq!(body(&delivery), "oldest");
     let deaths = x_death(&delivery);
     assert_eq!(deaths.len(), 1, "{deaths:?}");
@@ -511,13 +482,13 @@ async fn quorum_queue_counts_redeliveries_and_dead_letters_over_its_delivery_lim
 
     step("basic.qos", ch.basic_qos(1, false)).await.unwrap();
     let mut consumer = consume(&ch, &q, FieldTable::new()).await;
-    let first = next(&mut consumer, "the first delivery").await;
+    let first = next_delivery(&mut consumer, "the first delivery").await;
     assert_eq!(body(&first), "poison");
     assert!(!first.redelivered);
     assert_eq!(header(&first, "x-delivery-count"), None);
     first.nack(true).await.unwrap();
     // A quorum queue counts returns in `x-delivery-count`...
-    let again = next(&mut consumer, "the requeued message again").await;
+    let again = next_delivery(&mut consumer, "the requeued message again").await;
     assert_eq!(body(&again), "poison");
     assert!(again.redelivered);
     assert_eq!(
@@ -527,7 +498,7 @@ async fn quorum_queue_counts_redeliveries_and_dead_letters_over_its_delivery_lim
     // ...and one return more than `x-delivery-limit` dead-letters it instead of requeueing.
     again.nack(true).await.unwrap();
     let mut dead = consume(&ch, &dlq, FieldTable::new()).await;
-    let delivery = next(&mut dead, "the message over its delivery limit").await;
+    let delivery = next_delivery(&mut dead, "the message over its delivery limit").await;
     assert_eq!(body(&delivery), "poison");
     let deaths = x_death(&delivery);
     assert_eq!(deaths.len(), 1, "{deaths:?}");
@@ -635,7 +606,7 @@ async fn read_stream(
     let mut consumer = consume(&ch, q, args).await;
     let mut seen = Vec::new();
     for _ in 0..n {
-        let d = next(&mut consumer, "a message from the stream").await;
+        let d = next_delivery(&mut consumer, "a message from the stream").await;
         let offset = header(&d, "x-stream-offset")
             .and_then(FieldValue::as_i64)
             .expect("every stream delivery carries its x-stream-offset");
@@ -701,7 +672,7 @@ async fn stream_is_read_from_first_from_an_offset_and_from_a_timestamp() {
     )
     .await;
     publish_all(&ch, &q, &["after-attach".to_owned()]).await;
-    let d = next(&mut tail, "the message published after attaching").await;
+    let d = next_delivery(&mut tail, "the message published after attaching").await;
     assert_eq!(body(&d), "after-attach");
     assert_eq!(
         header(&d, "x-stream-offset").and_then(FieldValue::as_i64),
@@ -828,7 +799,7 @@ async fn direct_reply_to_carries_a_reply_back_with_its_correlation_id() {
         .unwrap(),
     );
 
-    let req = next(&mut requests, "the request at the responder").await;
+    let req = next_delivery(&mut requests, "the request at the responder").await;
     assert_eq!(body(&req), "ping");
     // The broker rewrites the pseudo-queue's name into one that routes to this requester.
     let reply_to = req.properties.reply_to.clone().expect("a reply_to");
@@ -851,7 +822,7 @@ async fn direct_reply_to_carries_a_reply_back_with_its_correlation_id() {
     );
     req.ack().await.unwrap();
 
-    let answer = next(&mut replies, "the reply at the requester").await;
+    let answer = next_delivery(&mut replies, "the reply at the requester").await;
     assert_eq!(body(&answer), "pong");
     assert_eq!(
         answer

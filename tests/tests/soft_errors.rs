@@ -3,11 +3,9 @@
 //! the same, and the connection goes on: a new channel on it works.
 
 mod common;
-mod surface_support;
 
 use amqp_client::{Channel, Connection, Error, FieldTable, QueueDeclareOptions, ReplyCode};
 use common::*;
-use surface_support::*;
 
 /// Asserts the channel knows it was closed with `code` by the method `class_id`/`method_id`.
 #[track_caller]

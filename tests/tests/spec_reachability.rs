@@ -12,7 +12,6 @@
 //!   why. Since the tour calls each API item, removing one also breaks the build.
 
 mod common;
-mod surface_support;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -20,12 +19,11 @@ use std::sync::{Arc, Mutex};
 use amqp_client::wire::Frame;
 use amqp_client::{
     AccessRequestOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, Direction,
-    Error, ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, FieldTable,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions, ReplyCode,
-    SaslMechanism, TapEvent, Tapped,
+    Error, ExchangeBindOptions, ExchangeDeleteOptions, FieldTable, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions, ReplyCode, SaslMechanism, TapEvent,
+    Tapped,
 };
 use common::*;
-use surface_support::*;
 
 /// Who sends a method, by the spec's rules (RabbitMQ's extensions included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,22 +265,8 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     // exchange.*
     let source = cleanup.exchange(amqp_tests::unique_name("tour-source"));
     let destination = cleanup.exchange(amqp_tests::unique_name("tour-destination"));
-    declare_exchange(
-        &ch,
-        &source,
-        "direct",
-        ExchangeDeclareOptions::default(),
-        FieldTable::new(),
-    )
-    .await;
-    declare_exchange(
-        &ch,
-        &destination,
-        "fanout",
-        Default::default(),
-        FieldTable::new(),
-    )
-    .await;
+    declare_plain_exchange(&ch, &source, "direct").await;
+    declare_plain_exchange(&ch, &destination, "fanout").await;
     step(
         "exchange.bind",
         ch.exchange_bind_with(
@@ -317,12 +301,7 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     )
     .await
     .unwrap();
-    step(
-        "queue.unbind",
-        ch.queue_unbind(&q, &destination, "", FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    unbind(&ch, &q, &destination, "").await;
     step(
         "queue.purge",
         ch.queue_purge_with(&q, QueuePurgeOptions::default()),
@@ -369,20 +348,9 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
         .unwrap();
 
     // basic.consume, deliver, ack, nack, cancel (ours, with and without nowait).
-    let mut consumer = step(
-        "basic.consume",
-        ch.basic_consume(&q, "", BasicConsumeOptions::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
-    let first = step("basic.deliver", consumer.next())
-        .await
-        .unwrap()
-        .unwrap();
-    let second = step("basic.deliver", consumer.next())
-        .await
-        .unwrap()
-        .unwrap();
+    let mut consumer = consume(&ch, &q, FieldTable::new()).await;
+    let first = next_delivery(&mut consumer, "basic.deliver").await;
+    let second = next_delivery(&mut consumer, "basic.deliver").await;
     step("basic.ack", first.ack()).await.unwrap();
     step(
         "basic.nack",
@@ -416,17 +384,7 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
         FieldTable::new(),
     )
     .await;
-    let mut orphan = step(
-        "basic.consume",
-        pch.basic_consume(
-            &doomed,
-            "",
-            BasicConsumeOptions::default(),
-            FieldTable::new(),
-        ),
-    )
-    .await
-    .unwrap();
+    let mut orphan = consume(&pch, &doomed, FieldTable::new()).await;
     delete(&ch, &doomed).await;
     assert!(matches!(
         step("the broker's basic.cancel", orphan.next()).await,

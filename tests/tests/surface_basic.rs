@@ -4,22 +4,12 @@
 //! qos's `prefetch_size`, against the shared broker.
 
 mod common;
-mod surface_support;
 
 use amqp_client::{
     BasicCancelOptions, BasicConsumeOptions, Channel, Consumer, Delivery, Error, FieldTable,
     ReplyCode,
 };
 use common::*;
-use surface_support::*;
-
-/// The next delivery of `consumer`, panicking if it ends or takes longer than [`STEP`].
-async fn next(consumer: &mut Consumer) -> Delivery {
-    step("a delivery", consumer.next())
-        .await
-        .expect("the consumer is running")
-        .expect("a delivery, not an error")
-}
 
 fn body(delivery: &Delivery) -> String {
     String::from_utf8_lossy(&delivery.body).into_owned()
@@ -105,7 +95,7 @@ async fn basic_nack_multiple_settles_every_delivery_up_to_the_tag_and_reject_jus
     let mut consumer = consume(&cch, &q, "", FieldTable::new()).await;
     let mut first = Vec::new();
     for _ in 0..3 {
-        first.push(next(&mut consumer).await);
+        first.push(next_delivery(&mut consumer, "a delivery").await);
     }
     assert_eq!(
         first.iter().map(body).collect::<Vec<_>>(),
@@ -121,7 +111,7 @@ async fn basic_nack_multiple_settles_every_delivery_up_to_the_tag_and_reject_jus
     .unwrap();
     let mut again = Vec::new();
     for _ in 0..2 {
-        again.push(next(&mut consumer).await);
+        again.push(next_delivery(&mut consumer, "a delivery").await);
     }
     let mut bodies: Vec<_> = again.iter().map(|d| (body(d), d.redelivered)).collect();
     bodies.sort();
@@ -134,7 +124,7 @@ async fn basic_nack_multiple_settles_every_delivery_up_to_the_tag_and_reject_jus
 
     // reject settles only its own tag: m2 dropped, m0 and m1 still unacked.
     step("basic.reject", first[2].reject(false)).await.unwrap();
-    let m3 = next(&mut consumer).await;
+    let m3 = next_delivery(&mut consumer, "a delivery").await;
     assert_eq!(body(&m3), "m3");
     // nack everything up to m3 without requeue: m0, m1 (and m3) are dropped.
     step(
@@ -167,7 +157,7 @@ async fn basic_cancel_nowait_ends_the_consumer_at_once() {
     let mut consumer = consume(&cch, &q, &tag, FieldTable::new()).await;
     assert_eq!(consumer.tag(), tag);
     publish_plain(&ch, "", &q, "before").await;
-    let before = next(&mut consumer).await;
+    let before = next_delivery(&mut consumer, "a delivery").await;
     step("basic.ack", before.ack()).await.unwrap();
 
     let nowait = BasicCancelOptions { nowait: true };
@@ -212,7 +202,7 @@ async fn a_higher_priority_consumer_gets_the_messages_while_it_has_capacity() {
     }
     let mut to_high = Vec::new();
     for _ in 0..3 {
-        to_high.push(next(&mut high).await);
+        to_high.push(next_delivery(&mut high, "a delivery").await);
     }
     assert_eq!(
         to_high.iter().map(body).collect::<Vec<_>>(),
@@ -220,12 +210,16 @@ async fn a_higher_priority_consumer_gets_the_messages_while_it_has_capacity() {
     );
     // The high one is full (prefetch 3): the next message goes to the low one...
     publish_plain(&ch, "", &q, "m3").await;
-    let overflow = next(&mut low).await;
+    let overflow = next_delivery(&mut low, "a delivery").await;
     assert_eq!(body(&overflow), "m3", "the low consumer's first message");
     // ...and once the high one acks, it is first in line again.
     step("basic.ack", to_high[2].ack()).await.unwrap();
+    // basic.ack has no reply, and the queue sees it and another channel's publish in either
+    // order. A basic.get on the acking channel goes to the queue after the ack, so once it
+    // answers (empty: nothing is ready) the high consumer has room again.
+    assert!(get(&high_ch, &q, false).await.is_none(), "nothing is ready");
     publish_plain(&ch, "", &q, "m4").await;
-    assert_eq!(body(&next(&mut high).await), "m4");
+    assert_eq!(body(&next_delivery(&mut high, "a delivery").await), "m4");
 
     step("channel.close", high_ch.close()).await.unwrap();
     step("channel.close", low_ch.close()).await.unwrap();
@@ -309,8 +303,8 @@ async fn global_qos_bounds_all_consumers_of_the_channel_together() {
     let mut got = Vec::new();
     while got.len() < 2 {
         tokio::select! {
-            d = next(&mut c1) => got.push(d),
-            d = next(&mut c2) => got.push(d),
+            d = next_delivery(&mut c1, "a delivery") => got.push(d),
+            d = next_delivery(&mut c2, "a delivery") => got.push(d),
         }
     }
     let (ready1, _) = counts(&ch, &q1).await;
@@ -324,8 +318,8 @@ async fn global_qos_bounds_all_consumers_of_the_channel_together() {
     // Acking one frees exactly one slot.
     step("basic.ack", got[0].ack()).await.unwrap();
     tokio::select! {
-        d = next(&mut c1) => got.push(d),
-        d = next(&mut c2) => got.push(d),
+        d = next_delivery(&mut c1, "a delivery") => got.push(d),
+        d = next_delivery(&mut c2, "a delivery") => got.push(d),
     }
     let (ready1, _) = counts(&ch, &q1).await;
     let (ready2, _) = counts(&ch, &q2).await;

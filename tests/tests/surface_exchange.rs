@@ -3,13 +3,11 @@
 //! bindings), against the shared broker.
 
 mod common;
-mod surface_support;
 
 use amqp_client::{
     ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, FieldTable, ReplyCode,
 };
 use common::*;
-use surface_support::*;
 
 #[tokio::test]
 async fn every_exchange_type_declares_and_passive_declare_checks_it() {
@@ -78,21 +76,11 @@ async fn durable_flag_is_checked_on_redeclare_and_auto_delete_goes_with_its_last
         ..Default::default()
     };
     declare_exchange(&ch, &auto_x, "fanout", auto_delete, FieldTable::new()).await;
-    step(
-        "queue.bind",
-        ch.queue_bind(&q, &auto_x, "", FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    bind(&ch, &q, &auto_x, "").await;
     exchange_exists(&ch, &auto_x)
         .await
         .expect("still bound: still there");
-    step(
-        "queue.unbind",
-        ch.queue_unbind(&q, &auto_x, "", FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    unbind(&ch, &q, &auto_x, "").await;
     // RabbitMQ deletes an auto-delete exchange as part of removing its last binding.
     assert_no_exchange(&conn, &auto_x).await;
 
@@ -117,20 +105,8 @@ async fn an_internal_exchange_refuses_publishes_but_takes_exchange_to_exchange_r
         ..Default::default()
     };
     declare_exchange(&ch, &internal_x, "fanout", internal, FieldTable::new()).await;
-    declare_exchange(
-        &ch,
-        &front_x,
-        "fanout",
-        Default::default(),
-        FieldTable::new(),
-    )
-    .await;
-    step(
-        "queue.bind",
-        ch.queue_bind(&q, &internal_x, "", FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    declare_plain_exchange(&ch, &front_x, "fanout").await;
+    bind(&ch, &q, &internal_x, "").await;
     step(
         "exchange.bind",
         ch.exchange_bind(&internal_x, &front_x, "", FieldTable::new()),
@@ -212,28 +188,11 @@ async fn an_unroutable_message_lands_in_the_alternate_exchanges_queue() {
     let main_x = cleanup.exchange(amqp_tests::unique_name("x-main"));
     let unrouted_q = cleanup.queue(fresh_queue(&ch, "q-unrouted").await);
     let known_q = cleanup.queue(fresh_queue(&ch, "q-known").await);
-    declare_exchange(
-        &ch,
-        &alternate_x,
-        "fanout",
-        Default::default(),
-        FieldTable::new(),
-    )
-    .await;
+    declare_plain_exchange(&ch, &alternate_x, "fanout").await;
     let arguments = FieldTable::new().with("alternate-exchange", alternate_x.as_str());
     declare_exchange(&ch, &main_x, "direct", Default::default(), arguments).await;
-    step(
-        "queue.bind",
-        ch.queue_bind(&unrouted_q, &alternate_x, "", FieldTable::new()),
-    )
-    .await
-    .unwrap();
-    step(
-        "queue.bind",
-        ch.queue_bind(&known_q, &main_x, "known", FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    bind(&ch, &unrouted_q, &alternate_x, "").await;
+    bind(&ch, &known_q, &main_x, "known").await;
 
     publish_plain(&ch, &main_x, "known", "routed").await;
     // Mandatory too: the alternate exchange counts as a route, so nothing comes back.
@@ -260,13 +219,8 @@ async fn exchange_delete_if_unused_is_refused_with_406_while_a_queue_is_bound() 
     let mut cleanup = Cleanup::new();
     let name = cleanup.exchange(amqp_tests::unique_name("x-in-use"));
     let q = cleanup.queue(fresh_queue(&ch, "q-in-use").await);
-    declare_exchange(&ch, &name, "direct", Default::default(), FieldTable::new()).await;
-    step(
-        "queue.bind",
-        ch.queue_bind(&q, &name, "k", FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    declare_plain_exchange(&ch, &name, "direct").await;
+    bind(&ch, &q, &name, "k").await;
     let if_unused = ExchangeDeleteOptions {
         if_unused: true,
         ..Default::default()
@@ -284,12 +238,7 @@ async fn exchange_delete_if_unused_is_refused_with_406_while_a_queue_is_bound() 
     exchange_exists(&ch, &name)
         .await
         .expect("a refused delete leaves it");
-    step(
-        "queue.unbind",
-        ch.queue_unbind(&q, &name, "k", FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    unbind(&ch, &q, &name, "k").await;
     step(
         "exchange.delete if_unused, now unused",
         ch.exchange_delete_with(&name, if_unused),
@@ -309,28 +258,9 @@ async fn exchange_to_exchange_binding_routes_until_unbound() {
     let source = cleanup.exchange(amqp_tests::unique_name("x-source"));
     let destination = cleanup.exchange(amqp_tests::unique_name("x-destination"));
     let q = cleanup.queue(fresh_queue(&ch, "q-e2e").await);
-    declare_exchange(
-        &ch,
-        &source,
-        "direct",
-        Default::default(),
-        FieldTable::new(),
-    )
-    .await;
-    declare_exchange(
-        &ch,
-        &destination,
-        "fanout",
-        Default::default(),
-        FieldTable::new(),
-    )
-    .await;
-    step(
-        "queue.bind",
-        ch.queue_bind(&q, &destination, "", FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    declare_plain_exchange(&ch, &source, "direct").await;
+    declare_plain_exchange(&ch, &destination, "fanout").await;
+    bind(&ch, &q, &destination, "").await;
 
     for nowait in [false, true] {
         let options = ExchangeBindOptions { nowait };

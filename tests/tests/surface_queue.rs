@@ -3,14 +3,9 @@
 //! with the counts they return, against the shared broker.
 
 mod common;
-mod surface_support;
 
-use amqp_client::{
-    BasicConsumeOptions, FieldTable, QueueBindOptions, QueueDeleteOptions, QueuePurgeOptions,
-    ReplyCode,
-};
+use amqp_client::{FieldTable, QueueBindOptions, QueueDeleteOptions, QueuePurgeOptions, ReplyCode};
 use common::*;
-use surface_support::*;
 
 /// The binding arguments of a headers exchange: match `a = 1` and `b = 2`, all or any of them.
 fn x_match(mode: &str) -> FieldTable {
@@ -28,7 +23,7 @@ async fn headers_bindings_match_all_or_any_and_unbind_needs_the_same_arguments()
     let x = cleanup.exchange(amqp_tests::unique_name("x-headers"));
     let all_q = cleanup.queue(fresh_queue(&ch, "q-all").await);
     let any_q = cleanup.queue(fresh_queue(&ch, "q-any").await);
-    declare_exchange(&ch, &x, "headers", Default::default(), FieldTable::new()).await;
+    declare_plain_exchange(&ch, &x, "headers").await;
     step(
         "queue.bind all",
         ch.queue_bind(&all_q, &x, "", x_match("all")),
@@ -106,7 +101,7 @@ async fn queue_bind_nowait_takes_effect_before_the_next_method() {
     let mut cleanup = Cleanup::new();
     let x = cleanup.exchange(amqp_tests::unique_name("x-bind-nowait"));
     let q = cleanup.queue(fresh_queue(&ch, "q-bind-nowait").await);
-    declare_exchange(&ch, &x, "topic", Default::default(), FieldTable::new()).await;
+    declare_plain_exchange(&ch, &x, "topic").await;
     let nowait = QueueBindOptions { nowait: true };
     step(
         "queue.bind nowait",
@@ -195,12 +190,7 @@ async fn queue_delete_if_empty_is_refused_with_messages_and_counts_what_it_delet
     // if_unused with a consumer on another channel: refused too.
     let ch = channel(&conn).await;
     let consumer_ch = channel(&conn).await;
-    let consumer = step(
-        "basic.consume",
-        consumer_ch.basic_consume(&q, "", BasicConsumeOptions::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    let consumer = consume(&consumer_ch, &q, FieldTable::new()).await;
     let if_unused = QueueDeleteOptions {
         if_unused: true,
         ..Default::default()

@@ -3,12 +3,10 @@
 //! broker, asserting what RabbitMQ 3.10 really does.
 
 mod common;
-mod surface_support;
 
 use amqp_client::{AccessRequestOptions, Connection, Error, FieldTable, ReplyCode, SaslMechanism};
 use common::*;
 use std::time::Duration;
-use surface_support::*;
 
 #[tokio::test]
 async fn a_rolled_back_publish_never_reaches_the_queue_and_a_committed_one_does() {

@@ -57,12 +57,7 @@ async fn publish_and_consume_rates_for_50_000_small_messages() {
     // Consume with manual acks and a prefetch window.
     let cch = channel(&conn).await;
     step("basic.qos", cch.basic_qos(1000, false)).await.unwrap();
-    let mut consumer = step(
-        "basic.consume",
-        cch.basic_consume(&q, "", Default::default(), FieldTable::new()),
-    )
-    .await
-    .unwrap();
+    let mut consumer = consume(&cch, &q, FieldTable::new()).await;
     let started = Instant::now();
     within(limit, "50,000 deliveries", async {
         for i in 0..N {

@@ -422,10 +422,7 @@ async fn an_ack_timeout_warning_comes_before_the_brokers_406_which_is_typed() {
         .await
         .unwrap(),
     );
-    let delivery = step("delivery", consumer.next())
-        .await
-        .expect("a delivery")
-        .expect("ok");
+    let delivery = next_delivery(&mut consumer, "delivery").await;
     let received = Instant::now();
 
     // Never acked: first our warning, then the broker's close.

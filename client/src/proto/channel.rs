@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 
-use amqp_wire::{BasicProperties, ContentHeader, Method};
+use amqp_wire::{BasicProperties, Method};
 use bytes::{Bytes, BytesMut};
 
 use super::unacked::UnackedDeliveries;
@@ -45,11 +45,29 @@ pub(crate) struct Pending<T> {
 
 /// Content being assembled: the method came, header and body frames follow.
 pub(crate) struct Incoming<T> {
-    pub(crate) method: Method,
+    /// The method, until the header comes and it moves into `content`.
+    pub(crate) method: Option<Method>,
+    /// From the header on, the message, boxed: it passes through several
+    /// queues on its way to the user, moved as a pointer. Its body is
+    /// filled in when complete.
+    pub(crate) content: Option<Box<Content>>,
     /// The basic.get waiter, for get-ok.
     pub(crate) waiter: Option<T>,
-    pub(crate) header: Option<ContentHeader>,
+    /// The header's body_size (0 until the header came).
+    pub(crate) body_size: u64,
     pub(crate) body: Body,
+}
+
+impl<T> Incoming<T> {
+    pub(crate) fn new(method: Method, waiter: Option<T>) -> Self {
+        Self {
+            method: Some(method),
+            content: None,
+            waiter,
+            body_size: 0,
+            body: Body::Empty,
+        }
+    }
 }
 
 /// A body as its frames arrive. A body in one frame stays that frame's
@@ -100,44 +118,98 @@ impl Body {
     }
 }
 
-/// Publisher confirms: publishes are numbered from 1 after confirm.select.
-pub(crate) struct Confirms<T> {
-    pub(crate) next_seq: u64,
-    /// Sequence numbers still unconfirmed that someone waits for, ascending.
-    pub(crate) waiting: VecDeque<(u64, T)>,
+/// Publisher confirms: publishes are numbered from 1 after confirm.select
+/// (the delivery tags of the broker's basic.ack / basic.nack), and most
+/// carry the handle's ticket (see `crate::confirm_book`). Tickets grow
+/// with sequence numbers, so they are kept as runs, not one per publish.
+pub(crate) struct Confirms {
+    next_seq: u64,
+    /// Ascending runs `(first sequence number, its ticket)`: publish `n` of
+    /// a run has ticket `ticket + (n - first)`, or none in a `None` run.
+    runs: VecDeque<(u64, Option<u64>)>,
 }
 
-impl<T> Confirms<T> {
-    /// Takes the waiters confirmed by an ack or nack of `tag` (and all
-    /// before it when `multiple`).
-    pub(crate) fn settle(&mut self, tag: u64, multiple: bool) -> Vec<T> {
-        if multiple {
-            let n = self.waiting.partition_point(|(seq, _)| *seq <= tag);
-            self.waiting.drain(..n).map(|(_, w)| w).collect()
-        } else {
-            match self.waiting.binary_search_by_key(&tag, |(seq, _)| *seq) {
-                Ok(i) => self.waiting.remove(i).map(|(_, w)| w).into_iter().collect(),
-                Err(_) => Vec::new(),
+impl Confirms {
+    pub(crate) fn new() -> Self {
+        Self {
+            next_seq: 1,
+            runs: VecDeque::new(),
+        }
+    }
+
+    /// Numbers a publish that went out.
+    pub(crate) fn sent(&mut self, ticket: Option<u64>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let continues = match self.runs.back() {
+            Some(&(first, Some(t))) => ticket == Some(t + (seq - first)),
+            Some(&(_, None)) => ticket.is_none(),
+            None => false,
+        };
+        if !continues {
+            self.runs.push_back((seq, ticket));
+        }
+    }
+
+    /// The ticket of publish `seq`, if it has one.
+    pub(crate) fn ticket_of(&self, seq: u64) -> Option<u64> {
+        if seq == 0 || seq >= self.next_seq {
+            return None;
+        }
+        let i = self.runs.partition_point(|(first, _)| *first <= seq);
+        let (first, ticket) = *self.runs.get(i.checked_sub(1)?)?;
+        ticket.map(|t| t + (seq - first))
+    }
+
+    /// The last ticket among publishes up to `seq` (all of them for 0, as
+    /// a `multiple` tag 0 means every outstanding one).
+    pub(crate) fn last_ticket_up_to(&self, seq: u64) -> Option<u64> {
+        let last = self.next_seq.checked_sub(1).filter(|l| *l > 0)?;
+        let seq = if seq == 0 { last } else { seq.min(last) };
+        let i = self.runs.partition_point(|(first, _)| *first <= seq);
+        let (first, ticket) = *self.runs.get(i.checked_sub(1)?)?;
+        match ticket {
+            Some(t) => Some(t + (seq - first)),
+            // The run before a ticketless one ends just before it.
+            None => {
+                let (before, t) = *self.runs.get(i.checked_sub(2)?)?;
+                t.map(|t| t + (first - 1 - before))
             }
+        }
+    }
+
+    /// Every publish up to `seq` is settled: runs wholly before the one
+    /// holding it are not needed any more.
+    pub(crate) fn forget_up_to(&mut self, seq: u64) {
+        while self.runs.get(1).is_some_and(|(next, _)| *next <= seq) {
+            self.runs.pop_front();
         }
     }
 }
 
-/// A publish held back while the broker has flow off for the channel.
-pub(crate) struct HeldPublish<T> {
+/// A message to publish: basic.publish, its properties and its body.
+/// Handed around boxed, from the handle to the core: the properties are
+/// ~500 octets, and a pointer is cheaper to move through the command queue.
+pub(crate) struct Outgoing {
+    /// basic.publish.
     pub(crate) method: Method,
     pub(crate) properties: BasicProperties,
     pub(crate) body: Bytes,
-    pub(crate) waiter: Option<T>,
+}
+
+/// A publish held back while the broker has flow off for the channel.
+pub(crate) struct HeldPublish {
+    pub(crate) message: Box<Outgoing>,
+    pub(crate) ticket: Option<u64>,
 }
 
 pub(crate) struct ChannelState<T> {
     pub(crate) phase: Phase,
     pub(crate) pending: VecDeque<Pending<T>>,
     pub(crate) incoming: Option<Incoming<T>>,
-    pub(crate) confirms: Option<Confirms<T>>,
+    pub(crate) confirms: Option<Confirms>,
     pub(crate) flow_active: bool,
-    pub(crate) held: VecDeque<HeldPublish<T>>,
+    pub(crate) held: VecDeque<HeldPublish>,
     /// Deliveries awaiting our ack, for ack-timeout warnings.
     pub(crate) unacked: UnackedDeliveries,
 }
@@ -159,13 +231,12 @@ impl<T> ChannelState<T> {
     }
 
     /// Every waiter of this channel, for failing them when it closes.
+    /// Publishes have tickets, not waiters: the driver fails those still
+    /// unsettled when it hears that the channel closed.
     pub(crate) fn drain_waiters(&mut self) -> Vec<T> {
         let mut out: Vec<T> = self.pending.drain(..).filter_map(|p| p.waiter).collect();
         out.extend(self.incoming.take().and_then(|i| i.waiter));
-        if let Some(confirms) = &mut self.confirms {
-            out.extend(confirms.waiting.drain(..).map(|(_, w)| w));
-        }
-        out.extend(self.held.drain(..).filter_map(|h| h.waiter));
+        self.held.clear();
         out
     }
 }

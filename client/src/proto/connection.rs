@@ -20,20 +20,22 @@
 //! `T` is whatever the caller uses to be told of a reply (a oneshot sender
 //! in the driver, a number in tests): it comes back in [`Event::Reply`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use amqp_wire::*;
 use bytes::Bytes;
 
 use super::channel::{
-    expected_reply, reply_matches, Body, ChannelState, Confirms, Content, HeldPublish, Incoming,
-    Pending, Phase,
+    expected_reply, reply_matches, ChannelState, Confirms, Content, HeldPublish, Incoming,
+    Outgoing, Pending, Phase,
 };
 use super::negotiate::{self, Tuning};
 use super::out::{OutQueue, ZERO_COPY_MIN};
+use super::settle::Settle;
 use crate::config::ConnectionConfig;
 use crate::error::{CloseReason, Error};
+use crate::fast_hash::FastMap;
 
 /// What a request's waiter receives.
 #[derive(Debug)]
@@ -44,8 +46,6 @@ pub(crate) enum Reply {
     ChannelOpened(ChannelRef),
     /// basic.get's answer: a message, or `None` for get-empty.
     Got(Option<Box<Content>>),
-    /// A publish was confirmed: `true` for basic.ack, `false` for basic.nack.
-    Confirmed(bool),
     /// The request needs no reply and was queued, or a close completed.
     Done,
 }
@@ -71,10 +71,19 @@ pub(crate) enum Event<T> {
         waiter: T,
         result: Result<Reply, Error>,
     },
+    /// Publishes are settled: the one with `ticket`, or with `multiple`
+    /// every one up to it. `Ok(true)` for basic.ack, `Ok(false)` for
+    /// basic.nack, or why the publish could not be sent.
+    Confirmed {
+        channel: u16,
+        ticket: u64,
+        multiple: bool,
+        result: Result<bool, Error>,
+    },
     /// A basic.deliver with its content.
-    Delivery { channel: u16, content: Content },
+    Delivery { channel: u16, content: Box<Content> },
     /// A basic.return with its content.
-    Returned { channel: u16, content: Content },
+    Returned { channel: u16, content: Box<Content> },
     /// The broker cancelled a consumer (e.g. its queue was deleted).
     ConsumerCancelled {
         channel: u16,
@@ -119,10 +128,10 @@ pub(crate) struct Core<T> {
     /// Why the connection is closing or closed.
     error: Option<Error>,
     tuning: Tuning,
-    channels: HashMap<u16, ChannelState<T>>,
-    generations: HashMap<u16, u64>,
+    channels: FastMap<u16, ChannelState<T>>,
+    generations: FastMap<u16, u64>,
     /// Why each recently closed channel closed, by (id, generation).
-    closed: HashMap<u16, (u64, Error)>,
+    closed: FastMap<u16, (u64, Error)>,
     next_generation: u64,
     /// Waiters for connection-level replies (update-secret-ok).
     conn_pending: VecDeque<Pending<T>>,
@@ -154,9 +163,9 @@ impl<T> Core<T> {
                 frame_max: FRAME_MIN_SIZE,
                 heartbeat: 0,
             },
-            channels: HashMap::new(),
-            generations: HashMap::new(),
-            closed: HashMap::new(),
+            channels: FastMap::default(),
+            generations: FastMap::default(),
+            closed: FastMap::default(),
             next_generation: 0,
             conn_pending: VecDeque::new(),
             close_waiter: None,
@@ -191,15 +200,6 @@ impl<T> Core<T> {
     /// The error every call gets once the connection is closing or closed.
     pub(crate) fn error(&self) -> Option<&Error> {
         self.error.as_ref()
-    }
-
-    /// Unconfirmed publishes with a waiter on `channel`.
-    #[cfg(test)]
-    pub(crate) fn unconfirmed(&self, channel: u16) -> usize {
-        self.channels
-            .get(&channel)
-            .and_then(|c| c.confirms.as_ref())
-            .map_or(0, |c| c.waiting.len())
     }
 
     // ===== timers =====
@@ -495,10 +495,7 @@ impl<T> Core<T> {
         };
         match &method {
             Method::ConfirmSelect(_) => {
-                ch.confirms.get_or_insert(Confirms {
-                    next_seq: 1,
-                    waiting: VecDeque::new(),
-                });
+                ch.confirms.get_or_insert_with(Confirms::new);
             }
             Method::BasicConsume(c) => ch.unacked.consume_sent(&c.consumer_tag, c.no_ack, c.nowait),
             Method::BasicAck(a) => ch.unacked.settled(a.delivery_tag, a.multiple),
@@ -524,6 +521,28 @@ impl<T> Core<T> {
         }
     }
 
+    /// basic.ack, basic.nack or basic.reject of `delivery_tag`: like
+    /// [`Core::call`] with no waiter (dropped on a closed channel, which
+    /// the handle reports itself), written without building a `Method`.
+    pub(crate) fn settle(
+        &mut self,
+        now: Instant,
+        channel: ChannelRef,
+        delivery_tag: u64,
+        settle: Settle,
+    ) {
+        if self.channel_error(channel).is_some() {
+            return;
+        }
+        let mark = self.out.tail().len();
+        settle.encode(channel.id, delivery_tag, self.out.tail());
+        self.out.mirror_from(mark);
+        self.last_write = now;
+        if let Some(ch) = self.channels.get_mut(&channel.id) {
+            ch.unacked.settled(delivery_tag, settle.multiple());
+        }
+    }
+
     /// Sends a connection-level request (connection.update-secret).
     pub(crate) fn call_connection(&mut self, now: Instant, method: Method, waiter: T) {
         if let Some(e) = self.refuse() {
@@ -542,20 +561,24 @@ impl<T> Core<T> {
     }
 
     /// Publishes a message: basic.publish, a content header, and the body
-    /// in frames of at most frame_max - 8 octets. With confirms on, the
-    /// waiter hears of the broker's ack or nack; otherwise nothing is said.
+    /// in frames of at most frame_max - 8 octets. A publish with a
+    /// `ticket` is settled by an [`Event::Confirmed`]: when the broker
+    /// confirms it, at once when the channel is not in confirm mode after
+    /// all, or with the error when it can't be sent. When the channel
+    /// closes first, nothing is said: the driver fails what is unsettled.
     pub(crate) fn publish(
         &mut self,
         now: Instant,
         channel: ChannelRef,
-        method: Method,
-        properties: BasicProperties,
-        body: Bytes,
-        waiter: Option<T>,
+        message: Box<Outgoing>,
+        ticket: Option<u64>,
     ) {
         if let Some(e) = self.channel_error(channel) {
-            if let Some(w) = waiter {
-                self.reply(w, Err(e));
+            // A handle to an earlier use of this channel number: its
+            // tickets were failed when that use ended, and this number's
+            // tickets now belong to another channel's book.
+            if self.generations.get(&channel.id) == Some(&channel.generation) {
+                self.settle_ticket(channel.id, ticket, Err(e));
             }
             return;
         }
@@ -563,33 +586,36 @@ impl<T> Core<T> {
             return; // checked live by channel_error above
         };
         if !ch.flow_active {
-            ch.held.push_back(HeldPublish {
-                method,
-                properties,
-                body,
-                waiter,
-            });
+            ch.held.push_back(HeldPublish { message, ticket });
             return;
         }
-        if let Err(e) = self.write_content(now, channel.id, &method, &properties, body) {
-            if let Some(w) = waiter {
-                self.reply(w, Err(e));
-            }
-            return;
+        let Outgoing {
+            method,
+            properties,
+            body,
+        } = &*message;
+        if let Err(e) = self.write_content(now, channel.id, method, properties, body) {
+            return self.settle_ticket(channel.id, ticket, Err(e));
         }
         let Some(ch) = self.channels.get_mut(&channel.id) else {
             return;
         };
-        match (&mut ch.confirms, waiter) {
-            (Some(confirms), waiter) => {
-                let seq = confirms.next_seq;
-                confirms.next_seq += 1;
-                if let Some(w) = waiter {
-                    confirms.waiting.push_back((seq, w));
-                }
-            }
-            (None, Some(w)) => self.reply(w, Ok(Reply::Done)),
-            (None, None) => {}
+        match &mut ch.confirms {
+            Some(confirms) => confirms.sent(ticket),
+            // Not in confirm mode after all (a race with confirm.select):
+            // the publish went out, there is nothing to wait for.
+            None => self.settle_ticket(channel.id, ticket, Ok(true)),
+        }
+    }
+
+    fn settle_ticket(&mut self, channel: u16, ticket: Option<u64>, result: Result<bool, Error>) {
+        if let Some(ticket) = ticket {
+            self.events.push_back(Event::Confirmed {
+                channel,
+                ticket,
+                multiple: false,
+                result,
+            });
         }
     }
 
@@ -599,13 +625,13 @@ impl<T> Core<T> {
         channel: u16,
         method: &Method,
         properties: &BasicProperties,
-        body: Bytes,
+        body: &Bytes,
     ) -> Result<(), Error> {
         let frame_max = self.tuning.frame_max;
         let tail = self.out.tail();
         let mark = tail.len();
         if body.len() < ZERO_COPY_MIN {
-            encode_content(channel, method, properties, &body, frame_max, tail)?;
+            encode_content(channel, method, properties, body, frame_max, tail)?;
             self.out.mirror_from(mark);
         } else {
             // Large bodies are queued as slices of the caller's buffer,
@@ -672,10 +698,26 @@ impl<T> Core<T> {
                 self.handle_handshake(now, frame)
             }
             State::Closing => self.handle_closing(now, frame),
+            // Destructured once, here: a whole `Frame` is ~400 octets
+            // (the header's properties), each move of it a memcpy.
             State::Open => match frame {
                 Frame::Heartbeat => {}
                 Frame::Method { channel: 0, method } => self.handle_connection_method(now, method),
-                frame => self.handle_channel_frame(now, frame),
+                Frame::Method { channel, method } => {
+                    if self.accept_channel_frame(now, channel, Some(&method)) {
+                        self.handle_channel_method(now, channel, method);
+                    }
+                }
+                Frame::Header { channel, header } => {
+                    if self.accept_channel_frame(now, channel, None) {
+                        self.handle_header(now, channel, header);
+                    }
+                }
+                Frame::Body { channel, payload } => {
+                    if self.accept_channel_frame(now, channel, None) {
+                        self.handle_body(now, channel, payload);
+                    }
+                }
             },
         }
     }
@@ -837,84 +879,100 @@ impl<T> Core<T> {
         }
     }
 
-    fn handle_channel_frame(&mut self, now: Instant, frame: Frame) {
-        let id = frame.channel();
+    /// Whether a frame for channel `id` is to be handled: the channel is
+    /// open. While our channel.close is out, everything but close / close-ok
+    /// is dropped (spec); those two finish the close here. `method` is the
+    /// frame's method, if it is a method frame.
+    fn accept_channel_frame(&mut self, now: Instant, id: u16, method: Option<&Method>) -> bool {
         let Some(ch) = self.channels.get_mut(&id) else {
-            return self.violation(
+            self.violation(
                 now,
                 ReplyCode::CHANNEL_ERROR,
                 format!("frame for channel {id}, which is not open"),
             );
+            return false;
         };
-        if ch.phase == Phase::Closing {
-            // Spec: after sending channel.close, discard all but close / close-ok.
-            let error = match frame {
-                Frame::Method {
-                    method: Method::ChannelCloseOk(_),
-                    ..
-                } => Error::ChannelClosedByClient,
-                Frame::Method {
-                    method: Method::ChannelClose(close),
-                    ..
-                } => {
-                    self.send_method(now, id, ChannelCloseOk {});
-                    Error::ChannelClosed(channel_close_reason(&close))
-                }
-                _ => return,
-            };
-            // Our close is done either way: its waiter hears Done.
-            let waiters: Vec<T> = self
-                .channels
-                .get_mut(&id)
-                .map(|ch| ch.pending.drain(..).filter_map(|p| p.waiter).collect())
-                .unwrap_or_default();
-            for w in waiters {
-                self.reply(w, Ok(Reply::Done));
-            }
-            return self.free_channel(id, error);
+        if ch.phase != Phase::Closing {
+            return true;
         }
-        match frame {
-            Frame::Method { method, .. } => self.handle_channel_method(now, id, method),
-            Frame::Header { header, .. } => {
-                let Some(incoming) = ch.incoming.as_mut().filter(|i| i.header.is_none()) else {
-                    return self.violation(
-                        now,
-                        ReplyCode::UNEXPECTED_FRAME,
-                        format!("content header on channel {id} without a method before it"),
-                    );
-                };
-                incoming.header = Some(header);
-                self.maybe_finish_content(id);
+        let error = match method {
+            Some(Method::ChannelCloseOk(_)) => Error::ChannelClosedByClient,
+            Some(Method::ChannelClose(close)) => {
+                let error = Error::ChannelClosed(channel_close_reason(close));
+                self.send_method(now, id, ChannelCloseOk {});
+                error
             }
-            Frame::Body { payload, .. } => {
-                let Some(incoming) = ch.incoming.as_mut() else {
-                    return self.violation(
-                        now,
-                        ReplyCode::UNEXPECTED_FRAME,
-                        format!("content body on channel {id} without a method before it"),
-                    );
-                };
-                let Some(body_size) = incoming.header.as_ref().map(|h| h.body_size) else {
-                    return self.violation(
-                        now,
-                        ReplyCode::UNEXPECTED_FRAME,
-                        format!("content body on channel {id} before its header"),
-                    );
-                };
-                if incoming.body.len() as u64 + payload.len() as u64 > body_size {
-                    return self.violation(
-                        now,
-                        ReplyCode::UNEXPECTED_FRAME,
-                        format!("content body on channel {id} exceeds its body_size {body_size}"),
-                    );
-                }
-                incoming.body.push(payload, body_size);
-                self.maybe_finish_content(id);
-            }
-            Frame::Heartbeat => {}
+            _ => return false,
+        };
+        // Our close is done either way: its waiter hears Done.
+        let waiters: Vec<T> = self
+            .channels
+            .get_mut(&id)
+            .map(|ch| ch.pending.drain(..).filter_map(|p| p.waiter).collect())
+            .unwrap_or_default();
+        for w in waiters {
+            self.reply(w, Ok(Reply::Done));
         }
+        self.free_channel(id, error);
+        false
     }
 
+    /// A content header: the properties go straight into the boxed content.
+    fn handle_header(&mut self, now: Instant, id: u16, header: ContentHeader) {
+        let Some(incoming) = self
+            .channels
+            .get_mut(&id)
+            .and_then(|ch| ch.incoming.as_mut())
+            .filter(|i| i.content.is_none())
+        else {
+            return self.violation(
+                now,
+                ReplyCode::UNEXPECTED_FRAME,
+                format!("content header on channel {id} without a method before it"),
+            );
+        };
+        let Some(method) = incoming.method.take() else {
+            return; // `content` and `method` are never both None
+        };
+        incoming.body_size = header.body_size;
+        incoming.content = Some(Box::new(Content {
+            method,
+            properties: header.properties,
+            body: Bytes::new(),
+        }));
+        self.maybe_finish_content(id);
+    }
+
+    fn handle_body(&mut self, now: Instant, id: u16, payload: Bytes) {
+        let Some(incoming) = self
+            .channels
+            .get_mut(&id)
+            .and_then(|ch| ch.incoming.as_mut())
+        else {
+            return self.violation(
+                now,
+                ReplyCode::UNEXPECTED_FRAME,
+                format!("content body on channel {id} without a method before it"),
+            );
+        };
+        let body_size = incoming.body_size;
+        if incoming.content.is_none() {
+            return self.violation(
+                now,
+                ReplyCode::UNEXPECTED_FRAME,
+                format!("content body on channel {id} before its header"),
+            );
+        }
+        if incoming.body.len() as u64 + payload.len() as u64 > body_size {
+            return self.violation(
+                now,
+                ReplyCode::UNEXPECTED_FRAME,
+                format!("content body on channel {id} exceeds its body_size {body_size}"),
+            );
+        }
+        incoming.body.push(payload, body_size);
+        self.maybe_finish_content(id);
+    }
     fn handle_channel_method(&mut self, now: Instant, id: u16, method: Method) {
         let Some(ch) = self.channels.get_mut(&id) else {
             return;
@@ -955,12 +1013,7 @@ impl<T> Core<T> {
                 if let Method::BasicDeliver(d) = &method {
                     ch.unacked.delivered(d.delivery_tag, &d.consumer_tag, now);
                 }
-                ch.incoming = Some(Incoming {
-                    method,
-                    waiter: None,
-                    header: None,
-                    body: Body::Empty,
-                })
+                ch.incoming = Some(Incoming::new(method, None))
             }
             Method::BasicAck(BasicAck {
                 delivery_tag,
@@ -1011,12 +1064,7 @@ impl<T> Core<T> {
                 if let Method::BasicGetOk(ok) = &method {
                     ch.unacked.get_answered(Some(ok.delivery_tag), now);
                 }
-                ch.incoming = Some(Incoming {
-                    method,
-                    waiter,
-                    header: None,
-                    body: Body::Empty,
-                });
+                ch.incoming = Some(Incoming::new(method, waiter));
                 return;
             }
             Method::ChannelOpenOk(_) => {
@@ -1056,8 +1104,20 @@ impl<T> Core<T> {
                 format!("{name} on channel {id}, which is not in confirm mode"),
             );
         };
-        for w in confirms.settle(tag, multiple) {
-            self.reply(w, Ok(Reply::Confirmed(ack)));
+        let ticket = if multiple {
+            let ticket = confirms.last_ticket_up_to(tag);
+            confirms.forget_up_to(tag);
+            ticket
+        } else {
+            confirms.ticket_of(tag)
+        };
+        if let Some(ticket) = ticket {
+            self.events.push_back(Event::Confirmed {
+                channel: id,
+                ticket,
+                multiple,
+                result: Ok(ack),
+            });
         }
     }
 
@@ -1068,14 +1128,7 @@ impl<T> Core<T> {
         };
         let generation = self.generations.get(&id).copied().unwrap_or_default();
         for h in held {
-            self.publish(
-                now,
-                ChannelRef { id, generation },
-                h.method,
-                h.properties,
-                h.body,
-                h.waiter,
-            );
+            self.publish(now, ChannelRef { id, generation }, h.message, h.ticket);
         }
     }
 
@@ -1083,32 +1136,25 @@ impl<T> Core<T> {
         let Some(ch) = self.channels.get_mut(&id) else {
             return;
         };
-        let done = ch.incoming.as_ref().is_some_and(|i| {
-            i.header
-                .as_ref()
-                .is_some_and(|h| i.body.len() as u64 == h.body_size)
-        });
+        let done = ch
+            .incoming
+            .as_ref()
+            .is_some_and(|i| i.content.is_some() && i.body_size == i.body.len() as u64);
         if !done {
             return;
         }
         let Some(Incoming {
-            method,
+            content: Some(mut content),
             waiter,
-            header: Some(header),
             body,
+            ..
         }) = ch.incoming.take()
         else {
             return;
         };
-        let content = Content {
-            method,
-            properties: header.properties,
-            body: body.into_bytes(),
-        };
+        content.body = body.into_bytes();
         match (&content.method, waiter) {
-            (Method::BasicGetOk(_), Some(w)) => {
-                self.reply(w, Ok(Reply::Got(Some(Box::new(content)))))
-            }
+            (Method::BasicGetOk(_), Some(w)) => self.reply(w, Ok(Reply::Got(Some(content)))),
             (Method::BasicReturn(_), _) => self.events.push_back(Event::Returned {
                 channel: id,
                 content,

@@ -6,12 +6,14 @@ mod channel;
 mod connection;
 mod negotiate;
 mod out;
+mod settle;
 mod unacked;
 
-pub(crate) use channel::Content;
+pub(crate) use channel::{Content, Outgoing};
 pub(crate) use connection::{ChannelRef, Core, Event, Reply};
 pub use negotiate::Tuning;
 pub(crate) use out::OutQueue;
+pub(crate) use settle::Settle;
 
 #[cfg(test)]
 mod tests;

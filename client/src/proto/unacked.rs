@@ -8,10 +8,12 @@
 //! search. All entries wait the same time before a warning, so the warned
 //! ones always form a prefix: the next deadline is the first unwarned one.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use amqp_wire::ShortString;
+
+use crate::fast_hash::FastSet;
 
 /// One delivery not yet acked, nacked or rejected.
 struct Unacked {
@@ -34,12 +36,15 @@ pub(crate) struct HeldTooLong {
 pub(crate) struct UnackedDeliveries {
     entries: VecDeque<Unacked>,
     /// Consumers started with `no_ack`: their deliveries need no ack.
-    no_ack_consumers: HashSet<ShortString>,
+    no_ack_consumers: FastSet<ShortString>,
     /// `no_ack` of each basic.consume awaiting its consume-ok, in order:
     /// the tag may be the broker's choice, known only from consume-ok.
     consumes_pending: VecDeque<bool>,
     /// `no_ack` of each basic.get awaiting its get-ok or get-empty.
     gets_pending: VecDeque<bool>,
+    /// Our copy of the last consumer tag tracked: deliveries come in runs
+    /// to one consumer, which then share it instead of a copy each.
+    last_tag: ShortString,
 }
 
 impl UnackedDeliveries {
@@ -93,16 +98,15 @@ impl UnackedDeliveries {
         consumer_tag: &ShortString,
         now: Instant,
     ) {
-        if self.no_ack_consumers.contains(consumer_tag) {
+        if !self.no_ack_consumers.is_empty() && self.no_ack_consumers.contains(consumer_tag) {
             return;
         }
         // Copied: a tag decoded from the wire is a slice of the read
         // buffer, which a clone would keep alive until the ack.
-        self.track(
-            delivery_tag,
-            ShortString::from(consumer_tag.as_bytes()),
-            now,
-        );
+        if self.last_tag != *consumer_tag {
+            self.last_tag = ShortString::from(consumer_tag.as_bytes());
+        }
+        self.track(delivery_tag, self.last_tag.clone(), now);
     }
 
     fn track(&mut self, delivery_tag: u64, consumer_tag: ShortString, now: Instant) {
@@ -136,6 +140,13 @@ impl UnackedDeliveries {
                     .partition_point(|e| e.delivery_tag <= delivery_tag);
                 self.entries.drain(..n);
             }
+        } else if self
+            .entries
+            .front()
+            .is_some_and(|e| e.delivery_tag == delivery_tag)
+        {
+            // The common case: deliveries acked in the order they came.
+            self.entries.pop_front();
         } else if let Ok(i) = self
             .entries
             .binary_search_by_key(&delivery_tag, |e| e.delivery_tag)

@@ -11,7 +11,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use amqp_client::wire::*;
-use amqp_client::{Channel, Connection, ConnectionConfig, Heartbeat};
+use amqp_client::{
+    BasicConsumeOptions, Channel, Connection, ConnectionConfig, Consumer, Heartbeat,
+};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 
@@ -216,6 +218,35 @@ pub(crate) async fn open_channel(conn: &Connection, broker: &mut FakeBroker) -> 
     let channel = channel.expect("channel.open");
     assert_eq!(channel.id(), id);
     channel
+}
+
+/// Starts a consumer on queue `q` with `tag`, the broker checking it got
+/// basic.consume on this channel and answering consume-ok with
+/// `server_tag` (what it names the consumer when `tag` is empty).
+pub(crate) async fn consume(
+    ch: &Channel,
+    broker: &mut FakeBroker,
+    tag: &str,
+    server_tag: &str,
+) -> Consumer {
+    let (consumer, ()) = tokio::join!(
+        ch.basic_consume("q", tag, BasicConsumeOptions::default(), FieldTable::new()),
+        async {
+            match broker.recv_method().await {
+                (id, Method::BasicConsume(_)) => assert_eq!(id, ch.id()),
+                other => panic!("expected basic.consume, got {other:?}"),
+            }
+            broker
+                .send_method(
+                    ch.id(),
+                    BasicConsumeOk {
+                        consumer_tag: server_tag.into(),
+                    },
+                )
+                .await;
+        }
+    );
+    consumer.expect("basic.consume")
 }
 
 // ===== a stream that can be reset =====

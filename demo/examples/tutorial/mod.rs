@@ -1,6 +1,7 @@
 //! What the tutorial examples share, so that each example shows only its AMQP idea: the broker
-//! URL, a tiny option parser (`--name VALUE` options and plain words), and "the next delivery,
-//! unless Ctrl+C comes first" ([`CtrlC`]).
+//! URL, a tiny option parser (`--name VALUE` options and plain words), "the next delivery,
+//! unless Ctrl+C comes first" ([`CtrlC`]), and the subscriber of tutorials 4 and 5
+//! ([`receive_routed_logs`]), which differ only in the exchange type and the binding keys.
 //!
 //! Each example includes this file with `mod tutorial;`, and not every example uses every item.
 #![allow(dead_code)]
@@ -9,7 +10,9 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use amqp_client::{Connection, Consumer, Delivery};
+use amqp_client::{
+    BasicConsumeOptions, Connection, Consumer, Delivery, FieldTable, QueueDeclareOptions,
+};
 use demo::args::{Arg, Args};
 use demo::output::{say, Fail};
 
@@ -152,4 +155,55 @@ pub(crate) fn reached(received: u64, limit: Option<u64>) -> bool {
 /// The body as text, for printing.
 pub(crate) fn text(delivery: &Delivery) -> String {
     String::from_utf8_lossy(&delivery.body).into_owned()
+}
+
+/// The log subscriber of tutorials 4 ("Routing", a `direct` exchange) and 5 ("Topics", a
+/// `topic` exchange): declares `exchange` of type `kind`, binds a queue of our own to it once
+/// per binding key, and prints each message with its routing key until Ctrl+C (or `count`
+/// messages). The queue is the one of tutorial 3 (receive_logs, where each step is spelled
+/// out): named by the broker and deleted with this connection.
+pub(crate) async fn receive_routed_logs(
+    connection: &Connection,
+    exchange: &str,
+    kind: &str,
+    binding_keys: &[String],
+    count: Option<u64>,
+) -> Result<(), Fail> {
+    let channel = connection.open_channel().await?;
+    channel
+        .exchange_declare(exchange, kind, Default::default(), FieldTable::new())
+        .await?;
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        ..Default::default()
+    };
+    let queue = channel
+        .queue_declare("", options, FieldTable::new())
+        .await?;
+    let queue = queue.queue.to_string();
+    for binding_key in binding_keys {
+        channel
+            .queue_bind(&queue, exchange, binding_key, FieldTable::new())
+            .await?;
+    }
+
+    let options = BasicConsumeOptions {
+        no_ack: true,
+        ..Default::default()
+    };
+    let mut consumer = channel
+        .basic_consume(&queue, "", options, FieldTable::new())
+        .await?;
+    let mut ctrl_c = CtrlC::listen()?;
+    say(" [*] Waiting for logs. To exit press CTRL+C");
+
+    let mut received = 0;
+    while let Some(delivery) = ctrl_c.or_next(&mut consumer).await? {
+        say(format!(" [x] {}:{}", delivery.routing_key, text(&delivery)));
+        received += 1;
+        if reached(received, count) {
+            break;
+        }
+    }
+    Ok(())
 }

@@ -58,6 +58,21 @@ fn channels_are_numbered_from_1_and_the_lowest_free_number_is_reused() {
     let w = h.call(two, declare("q"));
     assert!(matches!(h.reply(w), Err(Error::ChannelClosedByClient)));
     assert!(h.sent_bytes().is_empty());
+    // Nor settle a ticket of the new channel 2's publishes: its own
+    // tickets were failed when it closed, so nothing is said.
+    h.events();
+    h.core.publish(
+        h.now(),
+        two,
+        Box::new(crate::proto::Outgoing {
+            method: publish_method().into(),
+            properties: BasicProperties::default(),
+            body: "stale".into(),
+        }),
+        Some(0),
+    );
+    assert!(h.core.poll_event().is_none(), "no Event::Confirmed");
+    assert!(h.sent_bytes().is_empty());
 }
 
 #[test]
@@ -115,12 +130,15 @@ fn a_broker_channel_close_406_fails_that_channel_only() {
         Ok(Reply::Method(Method::QueueDeclareOk(ok))) if ok.queue == "q2"
     ));
     let w = h.publish(two, "still here");
-    assert!(matches!(h.reply(w), Ok(Reply::Done)));
+    assert!(
+        matches!(h.confirm(w), Ok(true)),
+        "not in confirm mode: settled at once"
+    );
     assert_eq!(h.sent_frames().len(), 3);
 
     // Channel 1's handle keeps failing with the broker's reason.
     let w = h.publish(one, "x");
-    assert!(matches!(h.reply(w), Err(Error::ChannelClosed(r)) if r.reply_code.0 == 406));
+    assert!(matches!(h.confirm(w), Err(Error::ChannelClosed(r)) if r.reply_code.0 == 406));
     assert!(h.sent_bytes().is_empty());
     assert!(!h.core.is_closed());
 }
@@ -201,7 +219,7 @@ fn broker_flow_off_holds_publishes_until_flow_on() {
     let first = h.publish(ch, "one");
     let second = h.publish(ch, "two");
     assert!(h.sent_bytes().is_empty(), "held while flow is off");
-    assert!(h.try_reply(first).is_none());
+    assert!(h.try_confirm(first).is_none());
 
     h.receive_method(1, ChannelFlow { active: true });
     let sent = h.sent_frames();
@@ -215,8 +233,8 @@ fn broker_flow_off_holds_publishes_until_flow_on() {
         .collect();
     assert_eq!(bodies, [&b"one"[..], &b"two"[..]], "in order");
     assert_eq!(sent.len(), 1 + 2 * 3);
-    assert!(matches!(h.reply(first), Ok(Reply::Done)));
-    assert!(matches!(h.reply(second), Ok(Reply::Done)));
+    assert!(matches!(h.confirm(first), Ok(true)));
+    assert!(matches!(h.confirm(second), Ok(true)));
     assert!(h.events().iter().any(|e| matches!(
         e,
         Event::Flow {
@@ -234,7 +252,7 @@ fn publishes_held_by_flow_fail_when_the_channel_closes() {
     h.sent_frames();
     let held = h.publish(ch, "one");
     h.receive_method(1, channel_close(406, "PRECONDITION_FAILED"));
-    assert!(matches!(h.reply(held), Err(Error::ChannelClosed(_))));
+    assert!(matches!(h.confirm(held), Err(Error::ChannelClosed(_))));
     assert_eq!(
         h.sent_methods(),
         vec![(1, ChannelCloseOk::default().into())]
@@ -262,8 +280,8 @@ fn an_ack_with_multiple_confirms_every_earlier_publish() {
     let ch = confirming_channel(&mut h);
     let waiters: Vec<u32> = (0..4).map(|i| h.publish(ch, format!("m{i}"))).collect();
     h.sent_frames();
-    assert_eq!(h.core.unconfirmed(1), 4);
-    assert!(waiters.iter().all(|w| h.try_reply(*w).is_none()));
+    assert_eq!(h.unsettled(1), 4);
+    assert!(waiters.iter().all(|w| h.try_confirm(*w).is_none()));
 
     h.receive_method(
         1,
@@ -273,10 +291,10 @@ fn an_ack_with_multiple_confirms_every_earlier_publish() {
         },
     );
     for w in &waiters[..3] {
-        assert!(matches!(h.reply(*w), Ok(Reply::Confirmed(true))));
+        assert!(matches!(h.confirm(*w), Ok(true)));
     }
-    assert!(h.try_reply(waiters[3]).is_none());
-    assert_eq!(h.core.unconfirmed(1), 1);
+    assert!(h.try_confirm(waiters[3]).is_none());
+    assert_eq!(h.unsettled(1), 1);
 
     h.receive_method(
         1,
@@ -285,8 +303,8 @@ fn an_ack_with_multiple_confirms_every_earlier_publish() {
             multiple: false,
         },
     );
-    assert!(matches!(h.reply(waiters[3]), Ok(Reply::Confirmed(true))));
-    assert_eq!(h.core.unconfirmed(1), 0);
+    assert!(matches!(h.confirm(waiters[3]), Ok(true)));
+    assert_eq!(h.unsettled(1), 0);
     assert!(h.sent_bytes().is_empty());
 }
 
@@ -304,8 +322,8 @@ fn a_nack_refuses_exactly_the_publishes_it_names() {
             requeue: false,
         },
     );
-    assert!(matches!(h.reply(waiters[1]), Ok(Reply::Confirmed(false))));
-    assert!(h.try_reply(waiters[0]).is_none());
+    assert!(matches!(h.confirm(waiters[1]), Ok(false)));
+    assert!(h.try_confirm(waiters[0]).is_none());
     h.receive_method(
         1,
         BasicNack {
@@ -314,9 +332,9 @@ fn a_nack_refuses_exactly_the_publishes_it_names() {
             requeue: false,
         },
     );
-    assert!(matches!(h.reply(waiters[0]), Ok(Reply::Confirmed(false))));
-    assert!(matches!(h.reply(waiters[2]), Ok(Reply::Confirmed(false))));
-    assert_eq!(h.core.unconfirmed(1), 0);
+    assert!(matches!(h.confirm(waiters[0]), Ok(false)));
+    assert!(matches!(h.confirm(waiters[2]), Ok(false)));
+    assert_eq!(h.unsettled(1), 0);
 }
 
 #[test]
@@ -326,7 +344,7 @@ fn unconfirmed_publishes_fail_when_the_channel_closes() {
     let w = h.publish(ch, "m");
     h.sent_frames();
     h.receive_method(1, channel_close(404, "NOT_FOUND - no exchange"));
-    assert!(matches!(h.reply(w), Err(Error::ChannelClosed(r)) if r.reply_code.0 == 404));
+    assert!(matches!(h.confirm(w), Err(Error::ChannelClosed(r)) if r.reply_code.0 == 404));
 }
 
 #[test]
@@ -451,7 +469,7 @@ fn a_broker_connection_close_fails_everything_with_its_reason() {
         Err(Error::ConnectionClosed(r)) if r.reply_code == ReplyCode::CONNECTION_FORCED
     ));
     let w = h.publish(ch, "x");
-    assert!(matches!(h.reply(w), Err(Error::ConnectionClosed(_))));
+    assert!(matches!(h.confirm(w), Err(Error::ConnectionClosed(_))));
     assert!(h.core.is_closed());
 }
 
@@ -492,4 +510,57 @@ fn a_channel_open_refused_by_the_broker_fails_its_waiter_and_frees_the_number() 
     );
     assert!(matches!(h.reply(w), Err(Error::ChannelClosed(r)) if r.reply_code.0 == 403));
     assert_eq!(h.open_channel().id, 1);
+}
+
+#[test]
+fn a_settle_sends_its_method_and_nothing_on_a_closed_channel() {
+    use crate::proto::Settle;
+    let mut h = Harness::opened();
+    let ch = h.open_channel();
+    let now = h.now();
+    h.core.settle(now, ch, 5, Settle::Ack { multiple: true });
+    h.core.settle(
+        now,
+        ch,
+        6,
+        Settle::Nack {
+            multiple: false,
+            requeue: true,
+        },
+    );
+    h.core.settle(now, ch, 7, Settle::Reject { requeue: false });
+    assert_eq!(
+        h.sent_methods(),
+        vec![
+            (
+                1,
+                BasicAck {
+                    delivery_tag: 5,
+                    multiple: true
+                }
+                .into()
+            ),
+            (
+                1,
+                BasicNack {
+                    delivery_tag: 6,
+                    multiple: false,
+                    requeue: true
+                }
+                .into()
+            ),
+            (
+                1,
+                BasicReject {
+                    delivery_tag: 7,
+                    requeue: false
+                }
+                .into()
+            ),
+        ]
+    );
+    h.receive_method(1, channel_close(406, "PRECONDITION_FAILED"));
+    h.sent_frames();
+    h.core.settle(now, ch, 8, Settle::Ack { multiple: false });
+    assert!(h.sent_bytes().is_empty(), "dropped: the handle reports it");
 }

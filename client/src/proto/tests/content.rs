@@ -43,7 +43,7 @@ fn a_10000_octet_body_goes_out_in_frames_of_frame_max_minus_8() {
     let ch = h.open_channel();
     let data = body(10_000);
     let w = h.publish(ch, data.clone());
-    assert!(matches!(h.reply(w), Ok(Reply::Done)));
+    assert!(matches!(h.confirm(w), Ok(true)));
     let bytes = h.sent_bytes();
     // Every frame fits frame_max: decoding with the limit succeeds.
     let frames = decode_all(&bytes, 4096);

@@ -47,7 +47,10 @@ fn assert_violation(h: &mut Harness, ch: ChannelRef, pending: u32, expected: u16
     assert_eq!(code(closed_error(&events)), Some(expected));
     assert!(h.core.is_closed());
     let later = h.publish(ch, "x");
-    assert_eq!(h.reply(later).err().as_ref().and_then(code), Some(expected));
+    assert_eq!(
+        h.confirm(later).err().as_ref().and_then(code),
+        Some(expected)
+    );
     let later = h.waiter();
     h.core.open_channel(h.now(), later);
     assert_eq!(h.reply(later).err().as_ref().and_then(code), Some(expected));
@@ -147,9 +150,10 @@ fn an_io_error_fails_every_pending_and_later_call() {
     assert!(matches!(closed_error(&events), Error::Io(_)));
     assert!(h.core.is_closed());
     assert!(h.sent_bytes().is_empty());
-    for later in [h.publish(one, "x"), h.call(two, declare("q"))] {
-        assert!(matches!(h.reply(later), Err(Error::Io(_))));
-    }
+    let later = h.publish(one, "x");
+    assert!(matches!(h.confirm(later), Err(Error::Io(_))));
+    let later = h.call(two, declare("q"));
+    assert!(matches!(h.reply(later), Err(Error::Io(_))));
     // A second error changes nothing.
     h.core
         .handle_io_error(Error::io(std::io::ErrorKind::ConnectionReset.into()));

@@ -2,7 +2,7 @@
 //! bytes, decoded as the driver decodes them), move time forward, and read
 //! back exactly the frames it queued and the events it raised.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::config::{ConnectionConfig, Heartbeat};
 use crate::error::Error;
-use crate::proto::{ChannelRef, Core, Event, Reply};
+use crate::proto::{ChannelRef, Core, Event, Outgoing, Reply};
 
 /// One client connection, driven by hand. Waiters are plain numbers.
 pub(super) struct Harness {
@@ -23,6 +23,11 @@ pub(super) struct Harness {
     rx: BytesMut,
     /// Events taken from the core but not yet asked for.
     events: VecDeque<Event<u32>>,
+    /// Publish tickets not settled yet, by channel, as the driver's
+    /// confirm book would hold them.
+    unsettled: BTreeMap<u16, BTreeSet<u32>>,
+    /// How each settled ticket was settled.
+    settled: BTreeMap<u32, Result<bool, Error>>,
 }
 
 impl Harness {
@@ -37,6 +42,8 @@ impl Harness {
             next_waiter: 0,
             rx: BytesMut::new(),
             events: VecDeque::new(),
+            unsettled: BTreeMap::new(),
+            settled: BTreeMap::new(),
         };
         assert_eq!(h.sent_bytes(), PROTOCOL_HEADER, "the first bytes out");
         h
@@ -235,9 +242,69 @@ impl Harness {
         }
     }
 
+    /// How the publish with `ticket` was settled.
+    pub(super) fn confirm(&mut self, ticket: u32) -> Result<bool, Error> {
+        self.try_confirm(ticket)
+            .unwrap_or_else(|| panic!("publish {ticket} not settled; events: {:?}", self.events))
+    }
+
+    /// How the publish with `ticket` was settled, if it was.
+    pub(super) fn try_confirm(&mut self, ticket: u32) -> Option<Result<bool, Error>> {
+        self.pull_events();
+        self.settled.get(&ticket).cloned()
+    }
+
+    /// Publishes on `channel` not settled yet.
+    pub(super) fn unsettled(&mut self, channel: u16) -> usize {
+        self.pull_events();
+        self.unsettled.get(&channel).map_or(0, BTreeSet::len)
+    }
+
+    fn settle(&mut self, channel: u16, up_to: u32, multiple: bool, result: &Result<bool, Error>) {
+        let Some(tickets) = self.unsettled.get_mut(&channel) else {
+            return;
+        };
+        let done: Vec<u32> = if multiple {
+            let later = tickets.split_off(&(up_to + 1));
+            std::mem::replace(tickets, later).into_iter().collect()
+        } else {
+            tickets.take(&up_to).into_iter().collect()
+        };
+        for t in done {
+            self.settled.insert(t, result.clone());
+        }
+    }
+
+    /// Takes the core's events; settles tickets as the driver's confirm
+    /// book does (confirm events are consumed here, like replies).
     fn pull_events(&mut self) {
         while let Some(event) = self.core.poll_event() {
-            self.events.push_back(event);
+            match event {
+                Event::Confirmed {
+                    channel,
+                    ticket,
+                    multiple,
+                    result,
+                } => {
+                    let ticket = u32::try_from(ticket).expect("harness tickets are u32");
+                    self.settle(channel, ticket, multiple, &result);
+                }
+                event => {
+                    match &event {
+                        Event::ChannelClosed { channel, error } => {
+                            self.settle(*channel, u32::MAX - 1, true, &Err(error.clone()))
+                        }
+                        Event::Closed(error) => {
+                            let channels: Vec<u16> = self.unsettled.keys().copied().collect();
+                            for channel in channels {
+                                self.settle(channel, u32::MAX - 1, true, &Err(error.clone()));
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.events.push_back(event);
+                }
+            }
         }
     }
 
@@ -269,15 +336,21 @@ impl Harness {
     }
 
     /// Publishes `body` to queue "q" with a waiter; returns the waiter.
+    /// Publishes with a ticket (the harness's waiter numbers, which grow
+    /// like a confirm book's tickets); see [`Harness::confirm`].
     pub(super) fn publish(&mut self, channel: ChannelRef, body: impl Into<Bytes>) -> u32 {
         let w = self.waiter();
+        self.pull_events();
+        self.unsettled.entry(channel.id).or_default().insert(w);
         self.core.publish(
             self.now,
             channel,
-            publish_method().into(),
-            BasicProperties::default(),
-            body.into(),
-            Some(w),
+            Box::new(Outgoing {
+                method: publish_method().into(),
+                properties: BasicProperties::default(),
+                body: body.into(),
+            }),
+            Some(w.into()),
         );
         w
     }
