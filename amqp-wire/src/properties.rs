@@ -58,7 +58,15 @@ impl ContentHeader {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn decode(payload: &Bytes) -> Result<Self, DecodeError> {
+        Self::decode_boxed(payload).map(|header| *header)
+    }
+
+    /// Decodes straight into a heap allocation: the properties are ~370
+    /// octets, and building them on the stack to box them afterwards would
+    /// copy them once more per message.
+    pub(crate) fn decode_boxed(payload: &Bytes) -> Result<Box<Self>, DecodeError> {
         let mut r = Reader::new(payload, "content header");
         let class_id = r.short()?;
         if class_id != BASIC_CLASS_ID {
@@ -66,14 +74,12 @@ impl ContentHeader {
         }
         let weight = r.short()?;
         let body_size = r.longlong()?;
-        let properties = BasicProperties::decode(&mut r)?;
+        let mut header = Box::<Self>::default();
+        header.weight = weight;
+        header.body_size = body_size;
+        header.properties.decode_into(&mut r)?;
         r.finish()?;
-        Ok(Self {
-            class_id,
-            weight,
-            body_size,
-            properties,
-        })
+        Ok(header)
     }
 
     pub(crate) fn encode(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
@@ -102,18 +108,24 @@ macro_rules! basic_properties {
                 0 $( | if self.$field.is_some() { 1 << $bit } else { 0 } )*
             }
 
-            pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+            /// Fills in the properties `r` holds; `self` starts all `None`.
+            fn decode_into(&mut self, r: &mut Reader<'_>) -> Result<(), DecodeError> {
                 let flags = r.short()?;
                 if flags & CONTINUATION_FLAG != 0 || flags & !Self::KNOWN_FLAGS != 0 {
                     return Err(DecodeError::BadPropertyFlags(flags));
                 }
-                let mut p = Self::default();
-                $( if flags & (1 << $bit) != 0 { p.$field = Some(basic_properties!(@read r, $kind)); } )*
-                Ok(p)
+                $( if flags & (1 << $bit) != 0 { self.$field = Some(basic_properties!(@read r, $kind)); } )*
+                Ok(())
             }
 
             pub(crate) fn encode(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
                 w.short(self.flags());
+                self.encode_values(w)
+            }
+
+            /// The present properties' values, for callers that wrote the
+            /// flags word already.
+            pub(crate) fn encode_values(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
                 $( if let Some(v) = &self.$field { basic_properties!(@write w, $kind, v); } )*
                 Ok(())
             }

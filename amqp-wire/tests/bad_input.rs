@@ -750,7 +750,7 @@ fn refuses_long_property_in_content_header_and_leaves_the_buffer_unchanged() {
     let mut dst = BytesMut::from(&b"keep"[..]);
     let header = Frame::Header {
         channel: 1,
-        header: ContentHeader::new(1, properties.clone()),
+        header: Box::new(ContentHeader::new(1, properties.clone())),
     };
     assert_eq!(
         header.encode(&mut dst),

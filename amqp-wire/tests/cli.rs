@@ -121,7 +121,7 @@ fn session() -> Vec<u8> {
         publish(),
         Frame::Header {
             channel: 1,
-            header: ContentHeader::new(5, properties),
+            header: Box::new(ContentHeader::new(5, properties)),
         },
         Frame::Body {
             channel: 1,
@@ -414,13 +414,13 @@ fn every_field_value_letter_in_json() {
         .with(ShortString::from(&b"key\xff"[..]), 1u8);
     let header = Frame::Header {
         channel: 3,
-        header: ContentHeader::new(
+        header: Box::new(ContentHeader::new(
             0,
             BasicProperties {
                 headers: Some(table),
                 ..Default::default()
             },
-        ),
+        )),
     };
     let output = run(&["--json"], &encode(&[header]));
     let lines = stdout_lines(&output);
@@ -460,7 +460,7 @@ fn every_property_named_as_in_the_spec() {
     };
     let header = Frame::Header {
         channel: 1,
-        header: ContentHeader::new(2, properties),
+        header: Box::new(ContentHeader::new(2, properties)),
     };
     let input = encode(&[header]);
     let output = run(&["--json"], &input);

@@ -206,7 +206,10 @@ fn content_header_with_delivery_mode_2() {
          CE");
     let expected = Frame::Header {
         channel: 1,
-        header: ContentHeader::new(5, BasicProperties::default().persistent()),
+        header: Box::new(ContentHeader::new(
+            5,
+            BasicProperties::default().persistent(),
+        )),
     };
     assert_both_ways(&wire, &expected);
 }
@@ -224,14 +227,14 @@ fn content_header_properties_follow_in_flag_order() {
     ]);
     let expected = Frame::Header {
         channel: 1,
-        header: ContentHeader::new(
+        header: Box::new(ContentHeader::new(
             5,
             BasicProperties {
                 content_type: Some("text/plain".into()),
                 delivery_mode: Some(2),
                 ..Default::default()
             },
-        ),
+        )),
     };
     assert_both_ways(&wire, &expected);
 }
@@ -845,16 +848,11 @@ fn each_basic_property_has_its_own_flag_bit() {
         assert_eq!(properties.flags(), flag, "{properties:?}");
         let header = ContentHeader::new(0, properties);
         let mut out = BytesMut::new();
-        Frame::Header {
-            channel: 1,
-            header: header.clone(),
-        }
-        .encode(&mut out)
-        .unwrap();
+        Frame::header(1, header.clone()).encode(&mut out).unwrap();
         // header 7, class 2, weight 2, body size 8, then the flags.
         assert_eq!(out[19..21], flag.to_be_bytes());
         let frame = Frame::decode(&mut out, DEFAULT_FRAME_MAX).unwrap().unwrap();
-        assert_eq!(frame, Frame::Header { channel: 1, header });
+        assert_eq!(frame, Frame::header(1, header));
     }
 }
 
@@ -912,7 +910,7 @@ fn content_header_with_all_properties_golden() {
         &wire,
         &Frame::Header {
             channel: 1,
-            header: ContentHeader::new(1000, properties),
+            header: Box::new(ContentHeader::new(1000, properties)),
         },
     );
 }
@@ -940,13 +938,13 @@ fn frames_display_as_one_readable_line() {
     );
     let header = Frame::Header {
         channel: 1,
-        header: ContentHeader::new(
+        header: Box::new(ContentHeader::new(
             3,
             BasicProperties {
                 r#type: Some("t".into()),
                 ..Default::default()
             },
-        ),
+        )),
     };
     assert_eq!(
         header.to_string(),

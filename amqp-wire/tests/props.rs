@@ -506,7 +506,7 @@ fn method() -> impl Strategy<Value = Method> {
 fn frame() -> impl Strategy<Value = Frame> {
     prop_oneof![
         4 => (any::<u16>(), method()).prop_map(|(channel, method)| Frame::Method { channel, method }),
-        2 => (1..=u16::MAX, content_header()).prop_map(|(channel, header)| Frame::Header { channel, header }),
+        2 => (1..=u16::MAX, content_header()).prop_map(|(channel, header)| Frame::header(channel, header)),
         2 => (1..=u16::MAX, octets(200)).prop_map(|(channel, body)| Frame::Body {
             channel,
             payload: Bytes::from(body),
@@ -573,7 +573,7 @@ proptest! {
 
     #[test]
     fn content_header_round_trips_byte_for_byte(channel in 1..=u16::MAX, header in content_header()) {
-        let frame = Frame::Header { channel, header };
+        let frame = Frame::header(channel, header);
         let wire = encode_frame(&frame);
         let mut buf = BytesMut::from(&wire[..]);
         let decoded = Frame::decode(&mut buf, 0).expect("decodes").expect("complete");

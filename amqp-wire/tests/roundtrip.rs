@@ -352,7 +352,7 @@ fn other_frames() -> Vec<Frame> {
     vec![
         Frame::Header {
             channel: 1,
-            header: ContentHeader::new(
+            header: Box::new(ContentHeader::new(
                 11,
                 BasicProperties {
                     content_type: Some("application/json".into()),
@@ -362,11 +362,11 @@ fn other_frames() -> Vec<Frame> {
                     r#type: Some("order.created".into()),
                     ..Default::default()
                 },
-            ),
+            )),
         },
         Frame::Header {
             channel: 65_535,
-            header: ContentHeader::new(0, BasicProperties::default()),
+            header: Box::new(ContentHeader::new(0, BasicProperties::default())),
         },
         Frame::Body {
             channel: 1,
@@ -571,7 +571,7 @@ fn encode_content_output_decodes_to_method_header_and_body_chunks() {
         Frame::decode(&mut buf, frame_max).unwrap(),
         Some(Frame::Header {
             channel: 7,
-            header: ContentHeader::new(body.len() as u64, properties),
+            header: Box::new(ContentHeader::new(body.len() as u64, properties)),
         })
     );
     let mut received = Vec::new();
@@ -613,7 +613,7 @@ fn encode_content_with_empty_body_sends_no_body_frames() {
         header,
         Frame::Header {
             channel: 1,
-            header: ContentHeader::new(0, BasicProperties::default()),
+            header: Box::new(ContentHeader::new(0, BasicProperties::default())),
         }
     );
     assert!(buf.is_empty());

@@ -363,6 +363,7 @@ impl Driver {
     fn decode_frames(&mut self, rx: &mut BytesMut) -> bool {
         // One reading of the clock per read: the frames arrived together.
         let now = now();
+        self.core.handle_octets_read(now);
         loop {
             match Frame::decode(rx, self.core.frame_max()) {
                 Ok(Some(frame)) => {

@@ -70,6 +70,11 @@ macro_rules! methods {
             pub(crate) fn encode(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
                 w.short(self.class_id());
                 w.short(self.method_id());
+                self.encode_args(w)
+            }
+
+            /// The arguments alone, for callers that wrote the ids already.
+            pub(crate) fn encode_args(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
                 match self {
                     $( Self::$name(m) => m.encode(w), )*
                 }

@@ -689,6 +689,13 @@ impl<T> Core<T> {
 
     // ===== receiving =====
 
+    /// Notes that octets arrived, whole frames or not: a peer that is busy
+    /// sending one large frame over a slow link is alive, so the heartbeat's
+    /// read deadline counts from the last octet, not the last whole frame.
+    pub(crate) fn handle_octets_read(&mut self, now: Instant) {
+        self.last_read = now;
+    }
+
     /// Takes one frame from the broker.
     pub(crate) fn handle_frame(&mut self, now: Instant, frame: Frame) {
         self.last_read = now;
@@ -698,8 +705,8 @@ impl<T> Core<T> {
                 self.handle_handshake(now, frame)
             }
             State::Closing => self.handle_closing(now, frame),
-            // Destructured once, here: a whole `Frame` is ~400 octets
-            // (the header's properties), each move of it a memcpy.
+            // Destructured once, here: each move of a whole `Frame` is a
+            // memcpy of its largest variant.
             State::Open => match frame {
                 Frame::Heartbeat => {}
                 Frame::Method { channel: 0, method } => self.handle_connection_method(now, method),
@@ -918,7 +925,7 @@ impl<T> Core<T> {
     }
 
     /// A content header: the properties go straight into the boxed content.
-    fn handle_header(&mut self, now: Instant, id: u16, header: ContentHeader) {
+    fn handle_header(&mut self, now: Instant, id: u16, header: Box<ContentHeader>) {
         let Some(incoming) = self
             .channels
             .get_mut(&id)

@@ -357,10 +357,10 @@ pub(crate) fn tune(channel_max: u16, frame_max: u32, heartbeat: u16) -> Connecti
 }
 
 pub(crate) fn header(channel: u16, body_size: usize) -> Frame {
-    Frame::Header {
+    Frame::header(
         channel,
-        header: ContentHeader::new(body_size as u64, BasicProperties::default()),
-    }
+        ContentHeader::new(body_size as u64, BasicProperties::default()),
+    )
 }
 
 pub(crate) fn body_frame(channel: u16, part: &[u8]) -> Frame {

@@ -104,7 +104,7 @@ fn header_case() -> Case {
     };
     let frame = Frame::Header {
         channel: 1,
-        header: ContentHeader::new(32, props),
+        header: Box::new(ContentHeader::new(32, props)),
     };
     let mut buf = BytesMut::new();
     frame.encode(&mut buf).unwrap();

@@ -418,10 +418,10 @@ pub(super) fn deliver(consumer_tag: &str, delivery_tag: u64) -> BasicDeliver {
 }
 
 pub(super) fn header(channel: u16, body_size: usize) -> Frame {
-    Frame::Header {
+    Frame::header(
         channel,
-        header: ContentHeader::new(body_size as u64, BasicProperties::default()),
-    }
+        ContentHeader::new(body_size as u64, BasicProperties::default()),
+    )
 }
 
 pub(super) fn body_frame(channel: u16, part: &[u8]) -> Frame {

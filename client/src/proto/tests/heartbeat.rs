@@ -111,6 +111,21 @@ fn the_silence_is_measured_from_the_last_frame_read() {
 }
 
 #[test]
+fn octets_of_a_frame_still_arriving_count_as_a_sign_of_life() {
+    // A 16 MiB body frame over a slow link takes longer than two intervals
+    // to arrive whole: what the driver reads of it keeps the connection alive.
+    let mut h = opened_with_heartbeat();
+    for _ in 0..4 {
+        h.advance(secs(15));
+        let now = h.now();
+        h.core.handle_octets_read(now);
+    }
+    assert!(!h.core.is_closed(), "octets read every 15 s, at 60 s");
+    h.advance(secs(20));
+    assert!(h.core.is_closed(), "20 s after the last octet");
+}
+
+#[test]
 fn any_frame_counts_as_a_sign_of_life_not_only_heartbeats() {
     let mut h = opened_with_heartbeat();
     let ch = h.open_channel();
