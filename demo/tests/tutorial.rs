@@ -150,13 +150,19 @@ fn pika_new_task(queue: &str, words: &[&str]) {
 /// (rightly) requeued.
 fn wait_until_all_acked(queue: &str) {
     amqp_tests::wait_until(WAIT, "every task to be acked", || {
-        amqp_tests::rabbitmqctl(&["list_queues", "-q", "--no-table-headers", "name", "messages"])
-            .is_ok_and(|out| {
-                out.lines().any(|line| {
-                    let mut fields = line.split_whitespace();
-                    fields.next() == Some(queue) && fields.next() == Some("0")
-                })
+        amqp_tests::rabbitmqctl(&[
+            "list_queues",
+            "-q",
+            "--no-table-headers",
+            "name",
+            "messages",
+        ])
+        .is_ok_and(|out| {
+            out.lines().any(|line| {
+                let mut fields = line.split_whitespace();
+                fields.next() == Some(queue) && fields.next() == Some("0")
             })
+        })
     });
 }
 
