@@ -534,13 +534,22 @@ impl<T> Core<T> {
         if self.channel_error(channel).is_some() {
             return;
         }
+        let Some(ch) = self.channels.get_mut(&channel.id) else {
+            return;
+        };
+        // An ack of the oldest unacked delivery right after another ack
+        // (nothing else queued since) folds into it: every delivery below
+        // this one is settled, so "all up to here" says the same in one frame.
+        let folds = matches!(settle, Settle::Ack { .. })
+            && (settle.multiple() || ch.unacked.oldest() == Some(delivery_tag));
+        ch.unacked.settled(delivery_tag, settle.multiple());
+        if folds && self.out.fold_ack(channel.id, delivery_tag) {
+            return;
+        }
         let mark = self.out.tail().len();
         settle.encode(channel.id, delivery_tag, self.out.tail());
         self.out.mirror_from(mark);
         self.last_write = now;
-        if let Some(ch) = self.channels.get_mut(&channel.id) {
-            ch.unacked.settled(delivery_tag, settle.multiple());
-        }
     }
 
     /// Sends a connection-level request (connection.update-secret).

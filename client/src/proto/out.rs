@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
+use amqp_wire::{BasicAck, FRAME_END, FRAME_METHOD};
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Bodies at least this large are queued by reference, not copied.
@@ -93,6 +94,37 @@ impl OutQueue {
                 }
             }
         }
+    }
+
+    /// Turns the basic.ack frame (60/80) on `channel` that ends the
+    /// unwritten tail, if one does, into an ack of every delivery up to
+    /// `delivery_tag` (multiple set), and says whether it did. The caller
+    /// knows no delivery between the two tags is left unsettled, so one
+    /// frame says what two would: acks handed to the driver together reach
+    /// the broker as one. Never with a frame tap on, which must see the frames
+    /// as first queued.
+    pub(crate) fn fold_ack(&mut self, channel: u16, delivery_tag: u64) -> bool {
+        const LEN: usize = 21;
+        if self.mirror.is_some() || self.tail.len() < LEN {
+            return false;
+        }
+        let at = self.tail.len() - LEN;
+        let frame = &mut self.tail[at..];
+        let mut head = [0u8; 11];
+        head[0] = FRAME_METHOD;
+        head[1..3].copy_from_slice(&channel.to_be_bytes());
+        head[3..7].copy_from_slice(&13u32.to_be_bytes());
+        head[7..9].copy_from_slice(&BasicAck::CLASS_ID.to_be_bytes());
+        head[9..11].copy_from_slice(&BasicAck::METHOD_ID.to_be_bytes());
+        let mut tag = [0u8; 8];
+        tag.copy_from_slice(&frame[11..19]);
+        if frame[..11] != head || frame[20] != FRAME_END || u64::from_be_bytes(tag) >= delivery_tag
+        {
+            return false;
+        }
+        frame[11..19].copy_from_slice(&delivery_tag.to_be_bytes());
+        frame[19] = 1; // multiple
+        true
     }
 
     /// Everything queued since the last call, for the frame tap.

@@ -155,6 +155,11 @@ impl UnackedDeliveries {
         }
     }
 
+    /// The oldest delivery still unacked, if any is tracked.
+    pub(crate) fn oldest(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.delivery_tag)
+    }
+
     /// Every delivery is settled another way: basic.recover asks the broker
     /// to redeliver them all (under new tags).
     pub(crate) fn forget_all(&mut self) {

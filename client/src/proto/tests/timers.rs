@@ -383,3 +383,85 @@ fn a_close_ok_in_time_cancels_the_close_timeout() {
     h.advance(secs(60));
     assert!(matches!(closed_error(&h.events()), Error::ClientClosed));
 }
+
+#[test]
+fn acks_queued_together_in_delivery_order_leave_as_one_multiple_ack() {
+    use crate::proto::Settle;
+    let mut h = opened_with_ack_warnings();
+    let ch = h.open_channel();
+    let tag = consume(&mut h, ch, "c", false);
+    for delivery_tag in 1..=5 {
+        deliver_to(&mut h, ch, &tag, delivery_tag);
+    }
+    let now = h.now();
+    let ack = Settle::Ack { multiple: false };
+    // 1, 2 and 3 in order fold into one frame. 5 cannot fold (4 is still
+    // unacked and "all up to 5" would ack it), nor can 4 into 5's frame
+    // (that would need a lower tag).
+    for delivery_tag in [1, 2, 3, 5, 4] {
+        h.core.settle(now, ch, delivery_tag, ack);
+    }
+    let acks = |delivery_tag, multiple| {
+        (
+            ch.id,
+            Method::from(BasicAck {
+                delivery_tag,
+                multiple,
+            }),
+        )
+    };
+    assert_eq!(
+        h.sent_methods(),
+        vec![acks(3, true), acks(5, false), acks(4, false)]
+    );
+    // Once written, a frame is never changed: the next ack starts a new one.
+    deliver_to(&mut h, ch, &tag, 6);
+    h.core.settle(now, ch, 6, ack);
+    assert_eq!(h.sent_methods(), vec![acks(6, false)]);
+}
+
+#[test]
+fn a_nack_between_acks_and_a_frame_tap_stop_the_folding() {
+    use crate::proto::Settle;
+    let mut h = opened_with_ack_warnings();
+    let ch = h.open_channel();
+    let tag = consume(&mut h, ch, "c", false);
+    for delivery_tag in 1..=3 {
+        deliver_to(&mut h, ch, &tag, delivery_tag);
+    }
+    let now = h.now();
+    h.core.settle(now, ch, 1, Settle::Ack { multiple: false });
+    h.core.settle(
+        now,
+        ch,
+        2,
+        Settle::Nack {
+            multiple: false,
+            requeue: true,
+        },
+    );
+    h.core.settle(now, ch, 3, Settle::Ack { multiple: false });
+    let methods: Vec<_> = h
+        .sent_methods()
+        .into_iter()
+        .map(|(_, m)| m.name())
+        .collect();
+    assert_eq!(methods, ["basic.ack", "basic.nack", "basic.ack"]);
+
+    // With a frame tap on, the tap must see each ack as queued: no folding.
+    let tap: std::sync::Arc<dyn crate::FrameTap> =
+        std::sync::Arc::new(|_: &crate::TapEvent<'_>| {});
+    let mut h = Harness::opened_with(
+        config().with_consumer_timeout(secs(10)).with_tap(tap),
+        tune(2047, 131_072, 0),
+    );
+    let ch = h.open_channel();
+    let tag = consume(&mut h, ch, "c", false);
+    for delivery_tag in 1..=2 {
+        deliver_to(&mut h, ch, &tag, delivery_tag);
+        let now = h.now();
+        h.core
+            .settle(now, ch, delivery_tag, Settle::Ack { multiple: false });
+    }
+    assert_eq!(h.sent_methods().len(), 2);
+}
