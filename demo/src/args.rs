@@ -95,6 +95,28 @@ impl Args {
     }
 }
 
+/// An argument for a binary's own parser: what is left once [`Common::next_own`] has taken the
+/// shared options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Own {
+    /// `--help` (or `-h`), without a value.
+    Help,
+    /// An option the binary must know, or reject with [`unknown`].
+    Opt {
+        /// The name without the dashes.
+        name: String,
+        /// The value given with `=`, if any.
+        value: Option<String>,
+    },
+    /// A word (not an option).
+    Word(String),
+}
+
+/// The error for a word a binary takes none of.
+pub fn unexpected(word: &str) -> Fail {
+    Fail::usage(format!("unexpected argument {word:?} (see --help)"))
+}
+
 /// The error for an option a binary does not know.
 pub fn unknown(name: &str) -> Fail {
     Fail::usage(format!("unknown option --{name} (see --help)"))
@@ -133,6 +155,26 @@ impl Default for Common {
 }
 
 impl Common {
+    /// The next argument that is the binary's own: takes the shared options (`--url`,
+    /// `--queue`, `--trace`) on the way, and turns `--help` into [`Own::Help`].
+    pub fn next_own(&mut self, args: &mut Args) -> Result<Option<Own>, Fail> {
+        while let Some(arg) = args.next_arg() {
+            let (name, value) = match arg {
+                Arg::Word(word) => return Ok(Some(Own::Word(word))),
+                Arg::Opt { name, value } => (name, value),
+            };
+            if self.take(&name, value.clone(), args)? {
+                continue;
+            }
+            if name == "help" {
+                no_value(&name, &value)?;
+                return Ok(Some(Own::Help));
+            }
+            return Ok(Some(Own::Opt { name, value }));
+        }
+        Ok(None)
+    }
+
     /// Takes option `name` if it is one of the common ones; `Ok(false)` if not.
     pub fn take(
         &mut self,
@@ -202,6 +244,29 @@ mod tests {
             .unwrap_err();
         assert!(e.message.contains("--url needs a value"), "{e}");
         assert!(no_value("trace", &Some("1".into())).is_err());
+    }
+
+    #[test]
+    fn next_own_takes_the_shared_options_and_leaves_the_rest() {
+        let mut common = Common::default();
+        let mut args = Args::new(["--queue", "q", "w", "--count=2", "--trace", "--help"]);
+        let own = |name: &str, value: Option<&str>| Own::Opt {
+            name: name.into(),
+            value: value.map(Into::into),
+        };
+        assert_eq!(
+            common.next_own(&mut args).unwrap(),
+            Some(Own::Word("w".into()))
+        );
+        assert_eq!(
+            common.next_own(&mut args).unwrap(),
+            Some(own("count", Some("2")))
+        );
+        assert_eq!(common.next_own(&mut args).unwrap(), Some(Own::Help));
+        assert_eq!(common.next_own(&mut args).unwrap(), None);
+        assert_eq!((common.queue.as_str(), common.trace), ("q", true));
+        let mut args = Args::new(["--help=me"]);
+        assert!(common.next_own(&mut args).is_err(), "--help takes no value");
     }
 
     #[test]

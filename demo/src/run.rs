@@ -14,7 +14,7 @@ use amqp_client::{BasicProperties, FieldTable, QueueDeclareOptions, QueueDeleteO
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::args::{no_value, unknown, Arg, Args, Common};
+use crate::args::{no_value, unexpected, unknown, Args, Common, Own};
 use crate::broker::{self, Killer, Tracer};
 use crate::output::{count, say, Color, Fail, Style};
 use crate::task::{demo_lengths, dots_bar, dots_in, task_number, task_text};
@@ -87,23 +87,13 @@ impl DemoOptions {
     pub fn parse(mut args: Args) -> Result<Option<Self>, Fail> {
         let mut options = Self::default();
         let mut tasks_given = false;
-        while let Some(arg) = args.next_arg() {
+        while let Some(arg) = options.common.next_own(&mut args)? {
             let (name, value) = match arg {
-                Arg::Word(word) => {
-                    return Err(Fail::usage(format!(
-                        "unexpected argument {word:?} (see --help)"
-                    )))
-                }
-                Arg::Opt { name, value } => (name, value),
+                Own::Help => return Ok(None),
+                Own::Word(word) => return Err(unexpected(&word)),
+                Own::Opt { name, value } => (name, value),
             };
-            if options.common.take(&name, value.clone(), &mut args)? {
-                continue;
-            }
             match name.as_str() {
-                "help" => {
-                    no_value(&name, &value)?;
-                    return Ok(None);
-                }
                 "workers" => options.workers = args.number(&name, value)?,
                 "tasks" => {
                     options.tasks = args.number(&name, value)?;

@@ -10,7 +10,7 @@
 use std::process::ExitCode;
 
 use amqp_client::{BasicProperties, FieldTable, QueueDeclareOptions};
-use demo::args::{no_value, unknown, Arg, Args, Common, COMMON_HELP};
+use demo::args::{unknown, Args, Common, Own, COMMON_HELP};
 use demo::broker::{self, Tracer};
 use demo::output::{self, say, Fail, Style};
 use demo::task::task_text;
@@ -41,28 +41,18 @@ fn parse(mut args: Args) -> Result<Option<Options>, Fail> {
         words: Vec::new(),
         count: None,
     };
-    while let Some(arg) = args.next_arg() {
+    while let Some(arg) = options.common.next_own(&mut args)? {
         match arg {
-            Arg::Word(word) => options.words.push(word),
-            Arg::Opt { name, value } => {
-                if options.common.take(&name, value.clone(), &mut args)? {
-                    continue;
+            Own::Help => return Ok(None),
+            Own::Word(word) => options.words.push(word),
+            Own::Opt { name, value } if name == "count" => {
+                let count: u32 = args.number(&name, value)?;
+                if count == 0 {
+                    return Err(Fail::usage("--count needs at least 1"));
                 }
-                match name.as_str() {
-                    "help" => {
-                        no_value(&name, &value)?;
-                        return Ok(None);
-                    }
-                    "count" => {
-                        let count: u32 = args.number(&name, value)?;
-                        if count == 0 {
-                            return Err(Fail::usage("--count needs at least 1"));
-                        }
-                        options.count = Some(count);
-                    }
-                    _ => return Err(unknown(&name)),
-                }
+                options.count = Some(count);
             }
+            Own::Opt { name, .. } => return Err(unknown(&name)),
         }
     }
     if options.count.is_some() && !options.words.is_empty() {

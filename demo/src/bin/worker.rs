@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use demo::args::{no_value, unknown, Arg, Args, Common, COMMON_HELP};
+use demo::args::{unexpected, unknown, Args, Common, Own, COMMON_HELP};
 use demo::broker::{self, Tracer};
 use demo::output::{self, say, Color, Fail, Style};
 use demo::worker::{run_worker, WorkerConfig, WorkerEnd, WorkerEvent};
@@ -49,23 +49,13 @@ fn parse(mut args: Args) -> Result<Option<Options>, Fail> {
         dot_ms: 1000,
         prefetch: 1,
     };
-    while let Some(arg) = args.next_arg() {
+    while let Some(arg) = options.common.next_own(&mut args)? {
         let (name, value) = match arg {
-            Arg::Word(word) => {
-                return Err(Fail::usage(format!(
-                    "unexpected argument {word:?} (see --help)"
-                )))
-            }
-            Arg::Opt { name, value } => (name, value),
+            Own::Help => return Ok(None),
+            Own::Word(word) => return Err(unexpected(&word)),
+            Own::Opt { name, value } => (name, value),
         };
-        if options.common.take(&name, value.clone(), &mut args)? {
-            continue;
-        }
         match name.as_str() {
-            "help" => {
-                no_value(&name, &value)?;
-                return Ok(None);
-            }
             "name" => options.name = Some(args.value(&name, value)?),
             "dot-ms" => options.dot_ms = args.number(&name, value)?,
             "prefetch" => options.prefetch = args.number(&name, value)?,
