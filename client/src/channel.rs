@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::connection::{unexpected, Connection};
 use crate::consumer::{Consumer, Delivery, GetOk, Returned};
-use crate::driver::{ChannelRoute, Command, ConsumerMsg};
+use crate::driver::{ChannelRoute, Command, ConsumerGauge, ConsumerMsg};
 use crate::error::{Error, Result};
 use crate::options::*;
 use crate::proto::{ChannelRef, Content, Outgoing, Reply, Settle};
@@ -27,7 +27,7 @@ struct Inner {
     connection: Connection,
     channel: ChannelRef,
     route: Arc<ChannelRoute>,
-    returns: Mutex<mpsc::UnboundedReceiver<Box<Content>>>,
+    returns: Mutex<mpsc::Receiver<Box<Content>>>,
     confirms: AtomicBool,
 }
 
@@ -73,20 +73,35 @@ impl std::fmt::Debug for PublishConfirm {
 }
 
 impl PublishConfirm {
-    /// Ok when the broker acked the message (it is routed and, for a
-    /// persistent message in a durable queue, on disk); `Err(Nacked)` when
-    /// it refused it. Without confirm mode this returns Ok at once.
+    /// The broker's verdict on the message, one of:
+    /// - `Ok(())`: acked (basic.ack): routed and, for a persistent message
+    ///   in a durable queue, on disk;
+    /// - [`Error::Returned`]: a mandatory message no queue took, sent back
+    ///   (basic.return, with the broker's reply code, text and the message)
+    ///   before the broker acked it: it was not stored;
+    /// - [`Error::Nacked`]: refused (basic.nack);
+    /// - the channel's or connection's error if it ended first: the broker
+    ///   may or may not have the message.
     ///
-    /// With a blocked-publish timeout configured, this fails with
+    /// Without confirm mode this returns Ok at once.
+    ///
+    /// What bounds the wait: the broker's confirm, or the end of the
+    /// channel or connection (a dead broker or network is found by the
+    /// heartbeat within two intervals). A live broker that never confirms is
+    /// not bounded here: wrap the call in `tokio::time::timeout` for a
+    /// bound of your own (dropping the confirm is fine, see below). With a
+    /// blocked-publish timeout configured, this also fails with
     /// [`Error::Blocked`] once the broker has blocked the connection that
     /// long without a break: the message may still be taken later.
-    /// Dropping a `PublishConfirm` does not free its `max_in_flight` slot;
-    /// the broker's confirm does.
-    pub async fn wait(self) -> Result<()> {
-        let Some((route, ticket)) = self.pending else {
+    ///
+    /// Dropping a `PublishConfirm` (awaited or not) frees what it holds in
+    /// the channel's book, whatever the broker answers; it does not free
+    /// its `max_in_flight` slot, which the broker's confirm does.
+    pub async fn wait(mut self) -> Result<()> {
+        let Some((route, ticket)) = &self.pending else {
             return Ok(());
         };
-        let settled = std::future::poll_fn(|cx| route.book.poll(ticket, cx));
+        let settled = std::future::poll_fn(|cx| route.book.poll(*ticket, cx));
         let confirmed = if route.shared.blocked_publish_timeout.is_some() {
             tokio::select! {
                 confirmed = settled => confirmed,
@@ -95,9 +110,19 @@ impl PublishConfirm {
         } else {
             settled.await
         };
+        // Read: the book holds nothing more for it.
+        self.pending = None;
         match confirmed? {
             true => Ok(()),
             false => Err(Error::Nacked),
+        }
+    }
+}
+
+impl Drop for PublishConfirm {
+    fn drop(&mut self) {
+        if let Some((route, ticket)) = &self.pending {
+            route.book.forget(*ticket);
         }
     }
 }
@@ -107,7 +132,7 @@ impl Channel {
         connection: Connection,
         channel: ChannelRef,
         route: Arc<ChannelRoute>,
-        returns: mpsc::UnboundedReceiver<Box<Content>>,
+        returns: mpsc::Receiver<Box<Content>>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -350,7 +375,10 @@ impl Channel {
     /// basic.publish: sends a message, split into frames of at most
     /// frame_max - 8 octets. Returns once the frames are queued (it does not
     /// wait for the broker); in confirm mode the returned [`PublishConfirm`]
-    /// waits for the broker's ack. While the broker has flow off for the
+    /// waits for the broker's ack. A value that cannot be encoded (an
+    /// exchange, routing key or short-string property over 255 octets, a
+    /// header table too deep) is refused here with [`Error::Encode`], in
+    /// both modes, and nothing is sent. While the broker has flow off for the
     /// channel (channel.flow), this waits until it is back on.
     ///
     /// In confirm mode with `max_in_flight` set, this first waits for a
@@ -373,6 +401,7 @@ impl Channel {
         if let Some(e) = self.inner.route.closed.get() {
             return Err(e.clone());
         }
+        check_publish(exchange, routing_key, &properties)?;
         self.inner.connection.wait_unblocked().await?;
         let method = BasicPublish {
             ticket: 0,
@@ -429,11 +458,18 @@ impl Channel {
     /// basic.consume: starts a consumer; deliveries come from
     /// [`Consumer::next`]. An empty `consumer_tag` lets the broker pick one.
     ///
-    /// Deliveries wait in an unbounded queue per consumer, so a slow
-    /// consumer never stalls the connection: set a prefetch with
-    /// [`Channel::basic_qos`] to bound it. Without one (or with `no_ack`)
-    /// the broker sends as fast as it can and the queue can grow without
-    /// limit.
+    /// Deliveries wait in a queue per consumer. Once it holds
+    /// [`crate::ConnectionConfig::with_consumer_buffer`] deliveries (4096
+    /// by default) the client stops reading the socket until the consumer
+    /// takes some, so a broker sending faster than the consumer works
+    /// (no prefetch, `no_ack`, or a broker ignoring basic.qos) cannot make
+    /// the client's memory grow without limit; this holds back every
+    /// channel of the connection, so keep the prefetch
+    /// ([`Channel::basic_qos`]) at or below that bound.
+    ///
+    /// Dropping the [`Consumer`] cancels it (basic.cancel) and gives the
+    /// deliveries it never handed out back to the queue (basic.reject with
+    /// requeue), so none stays unacked and out of reach.
     pub async fn basic_consume(
         &self,
         queue: &str,
@@ -456,6 +492,9 @@ impl Channel {
         }
         .into();
         let (deliveries, rx) = mpsc::unbounded_channel();
+        let gauge = Arc::new(ConsumerGauge::new(
+            self.inner.connection.shared.consumer_buffer,
+        ));
         let channel = self.inner.channel;
         let reply = self
             .inner
@@ -464,8 +503,8 @@ impl Channel {
                 channel,
                 method: Box::new(method),
                 reply,
-                tag: consumer_tag.into(),
                 deliveries,
+                gauge: gauge.clone(),
             })
             .await?;
         let tag = match reply {
@@ -473,7 +512,7 @@ impl Channel {
             Reply::Done => consumer_tag.into(),
             other => return Err(unexpected(other)),
         };
-        Ok(Consumer::new(self.clone(), tag, rx))
+        Ok(Consumer::new(self.clone(), tag, rx, gauge))
     }
 
     /// basic.cancel: ends a consumer; its [`Consumer::next`] then returns
@@ -530,10 +569,20 @@ impl Channel {
     }
 
     /// The next message the broker returned (basic.return: a mandatory
-    /// publish no queue took), waiting for one.
+    /// publish no queue took), waiting for one; `None` once the channel has
+    /// ended and every return before that was taken. The channel keeps at
+    /// most 1024 unread returns; later ones are dropped and counted
+    /// ([`Channel::returns_dropped`]). In confirm mode each return also
+    /// reaches its publish's [`PublishConfirm`] as [`Error::Returned`].
     pub async fn next_return(&self) -> Option<Returned> {
         let content = self.inner.returns.lock().await.recv().await?;
         Returned::from_content(content)
+    }
+
+    /// How many returned messages were dropped because 1024 were already
+    /// waiting for [`Channel::next_return`].
+    pub fn returns_dropped(&self) -> u64 {
+        self.inner.route.returns_dropped.load(Ordering::Relaxed)
     }
 
     // ===== tx, channel =====
@@ -793,4 +842,29 @@ impl ConsumerMsg {
             Self::End(Some(e)) => Some(Err(e)),
         }
     }
+}
+
+/// Checks what basic.publish and its content header would fail to encode,
+/// before anything is queued: a message the driver could not encode would
+/// otherwise vanish without an error.
+fn check_publish(exchange: &str, routing_key: &str, properties: &BasicProperties) -> Result<()> {
+    for name in [exchange, routing_key] {
+        if name.len() > 255 {
+            return Err(EncodeError::ShortStringTooLong(name.len()).into());
+        }
+    }
+    if properties.headers.is_some() {
+        // A table can fail deep inside (a long key, nesting): encode it.
+        // Rare enough in a publish's properties to cost nothing overall.
+        return encode_content_header(0, 0, properties, &mut bytes::BytesMut::new())
+            .map_err(Error::from);
+    }
+    let mut result = Ok(());
+    properties.visit(|_, value| match value {
+        ArgValue::ShortStr(s) if s.len() > 255 && result.is_ok() => {
+            result = Err(EncodeError::ShortStringTooLong(s.len()));
+        }
+        _ => {}
+    });
+    result.map_err(Error::from)
 }

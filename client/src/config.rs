@@ -40,6 +40,21 @@ pub const DEFAULT_CONSUMER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// ack before the broker closes the channel.
 pub const DEFAULT_ACK_WARNING_FRACTION: f32 = 0.8;
 
+/// How long a synchronous method (queue.declare, basic.qos, channel.open,
+/// ...) waits for its reply by default: 30 s, between .NET's continuation
+/// timeout (20 s) and what a loaded cluster may need for a quorum queue.
+pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest message accepted from the broker by default: RabbitMQ's own
+/// default `max_message_size` (128 MiB), so nothing the broker would take
+/// from a publisher is refused on the way out.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 128 * 1024 * 1024;
+
+/// How many deliveries may wait in one consumer's queue (not yet taken by
+/// [`crate::Consumer::next`]) before the client stops reading the socket.
+/// A prefetch (basic.qos) at or below it never reaches it.
+pub const DEFAULT_CONSUMER_BUFFER: usize = 4096;
+
 /// The heartbeat the client asks for in `connection.tune-ok`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Heartbeat {
@@ -117,6 +132,15 @@ pub struct ConnectionConfig {
     /// A delivery held unacked for this share of `consumer_timeout` is
     /// reported (see [`crate::Connection::ack_timeout_warnings`]).
     pub ack_warning_fraction: f32,
+    /// How long a synchronous method waits for its reply before it fails
+    /// with [`Error::RpcTimeout`] and its channel is closed (`None`: forever).
+    pub rpc_timeout: Option<Duration>,
+    /// The largest message body accepted from the broker; a larger one is
+    /// refused from its content header, before anything is allocated.
+    pub max_message_size: u64,
+    /// How many deliveries may wait in one consumer's queue before the
+    /// client stops reading from the socket (TCP backpressure).
+    pub consumer_buffer: usize,
 }
 
 impl Default for ConnectionConfig {
@@ -139,6 +163,9 @@ impl Default for ConnectionConfig {
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             consumer_timeout: Some(DEFAULT_CONSUMER_TIMEOUT),
             ack_warning_fraction: DEFAULT_ACK_WARNING_FRACTION,
+            rpc_timeout: Some(DEFAULT_RPC_TIMEOUT),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            consumer_buffer: DEFAULT_CONSUMER_BUFFER,
         }
     }
 }
@@ -163,6 +190,9 @@ impl fmt::Debug for ConnectionConfig {
             .field("close_timeout", &self.close_timeout)
             .field("consumer_timeout", &self.consumer_timeout)
             .field("ack_warning_fraction", &self.ack_warning_fraction)
+            .field("rpc_timeout", &self.rpc_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .field("consumer_buffer", &self.consumer_buffer)
             .finish()
     }
 }
@@ -403,6 +433,40 @@ impl ConnectionConfig {
         } else {
             DEFAULT_ACK_WARNING_FRACTION
         };
+        self
+    }
+    /// Sets how long a synchronous method (every method with a reply:
+    /// queue.declare, basic.qos, channel.open, tx.commit, ...) waits for it.
+    /// On expiry the call fails with [`Error::RpcTimeout`] and the channel
+    /// is closed, since a late reply could no longer be told from the next
+    /// call's (the Java client's channel RPC timeout and .NET's
+    /// continuation timeout do the same). `None` waits forever. Default
+    /// [`DEFAULT_RPC_TIMEOUT`].
+    pub fn with_rpc_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.rpc_timeout = timeout;
+        self
+    }
+    /// Sets the largest message body accepted from the broker (default
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`], RabbitMQ's own `max_message_size`). A
+    /// content header announcing more is refused before anything is
+    /// allocated: the consumer (or basic.get) gets
+    /// [`Error::MessageTooLarge`] and the channel is closed with 311
+    /// CONTENT_TOO_LARGE, so the broker keeps the message.
+    pub fn with_max_message_size(mut self, limit: u64) -> Self {
+        self.max_message_size = limit;
+        self
+    }
+    /// Sets how many deliveries may wait in one consumer's queue before the
+    /// client stops reading the socket until the consumer catches up
+    /// (default [`DEFAULT_CONSUMER_BUFFER`], at least 1). This bounds the
+    /// memory a broker that ignores the prefetch (or a consumer without
+    /// one) can make the client hold. While reading is paused the client
+    /// still sends heartbeats and does not count the broker's silence
+    /// against it. Keep the prefetch at or below it: a consumer whose task
+    /// waits for a reply on the same connection while its queue is full
+    /// waits until its own RPC timeout.
+    pub fn with_consumer_buffer(mut self, deliveries: usize) -> Self {
+        self.consumer_buffer = deliveries.max(1);
         self
     }
     /// How long a delivery may stay unacked before it is reported, if ever.

@@ -51,6 +51,10 @@ struct State {
     /// Tickets below `settled_below` settled other than by an ack (rare),
     /// until their confirm reads it; an ack needs no record.
     refused: BTreeMap<u64, Settled>,
+    /// Unsettled tickets whose confirm was dropped, as ranges `start..end`
+    /// (start -> end): their outcome is not kept. Publishers that drop
+    /// their confirms drop them in order, so this stays a range or two.
+    abandoned: BTreeMap<u64, u64>,
     /// Set when the channel ended: every ticket unsettled then failed with it.
     ended: Option<Error>,
     /// Who waits for which ticket.
@@ -58,9 +62,52 @@ struct State {
 }
 
 impl State {
+    /// Keeps a ticket's outcome for its confirm, unless it is an ack (the
+    /// default) or nobody will read it.
     fn record(&mut self, ticket: u64, settled: Settled) {
-        if !matches!(settled, Settled::Ack) {
+        if !matches!(settled, Settled::Ack) && !self.is_abandoned(ticket) {
             self.refused.insert(ticket, settled);
+        }
+    }
+
+    fn is_abandoned(&self, ticket: u64) -> bool {
+        self.abandoned
+            .range(..=ticket)
+            .next_back()
+            .is_some_and(|(_, end)| ticket < *end)
+    }
+
+    fn abandon(&mut self, ticket: u64) {
+        if self.is_abandoned(ticket) {
+            return;
+        }
+        let mut start = ticket;
+        let mut end = ticket + 1;
+        // Join the range ending here and the one starting just after.
+        if let Some((&s, &e)) = self.abandoned.range(..ticket).next_back() {
+            if e == ticket {
+                start = s;
+            }
+        }
+        if let Some(e) = self.abandoned.remove(&end) {
+            end = e;
+        }
+        self.abandoned.insert(start, end);
+    }
+
+    /// Abandoned tickets below the settled prefix need no mark any more.
+    fn prune_abandoned(&mut self) {
+        while let Some(first) = self.abandoned.first_entry() {
+            if *first.get() <= self.settled_below {
+                first.remove();
+            } else {
+                if *first.key() < self.settled_below {
+                    let end = *first.get();
+                    first.remove();
+                    self.abandoned.insert(self.settled_below, end);
+                }
+                break;
+            }
         }
     }
 
@@ -132,6 +179,7 @@ impl ConfirmBook {
                 state.record(ticket, settled);
                 state.settled_below += 1;
                 state.absorb();
+                state.prune_abandoned();
             } else {
                 state.ahead.insert(ticket, settled);
             }
@@ -150,7 +198,7 @@ impl ConfirmBook {
         if !matches!(settled, Settled::Ack) {
             for t in state.settled_below..=last {
                 if !earlier.contains_key(&t) {
-                    state.refused.insert(t, settled.clone());
+                    state.record(t, settled.clone());
                 }
             }
         }
@@ -159,6 +207,7 @@ impl ConfirmBook {
         }
         state.settled_below = last + 1;
         state.absorb();
+        state.prune_abandoned();
         let later = state.wakers.split_off(&(last + 1));
         let due = std::mem::replace(&mut state.wakers, later);
         drop(state);
@@ -175,10 +224,27 @@ impl ConfirmBook {
         }
         let count = (state.next_ticket - state.settled_below) as usize - state.ahead.len();
         state.ended = Some(error);
+        // Nothing unsettled keeps an outcome of its own from now on.
+        state.abandoned.clear();
         let due = std::mem::take(&mut state.wakers);
         drop(state);
         due.into_values().for_each(Waker::wake);
         count
+    }
+
+    /// The confirm of `ticket` was dropped: whatever the broker answers for
+    /// it is not kept, and what is kept already is freed.
+    pub(crate) fn forget(&self, ticket: u64) {
+        let mut state = self.lock();
+        state.wakers.remove(&ticket);
+        if ticket < state.settled_below {
+            state.refused.remove(&ticket);
+        } else if let Some(settled) = state.ahead.get_mut(&ticket) {
+            // Still needed to move the prefix on; an ack costs no record.
+            *settled = Settled::Ack;
+        } else if state.ended.is_none() && ticket < state.next_ticket {
+            state.abandon(ticket);
+        }
     }
 
     /// The outcome of `ticket` once settled: `Ok(true)` acked, `Ok(false)`
@@ -272,6 +338,64 @@ mod tests {
         assert!(book.issue(|_| panic!("not sent")).is_err());
         assert_eq!(book.settle(2, false, Ok(true)), 0);
         assert_eq!(book.end(Error::ClientClosed), 0);
+    }
+
+    /// Issue 7b: 100,000 nacked publishes whose confirms were dropped held
+    /// 10.8 MB until the channel handle went.
+    #[test]
+    fn dropped_confirms_keep_nothing_whatever_the_broker_answers() {
+        let book = ConfirmBook::default();
+        let n = 100_000;
+        issue(&book, n);
+        // Dropped before the broker answers, in order, as a fire-and-forget
+        // publisher does: one range.
+        for t in 0..n / 2 {
+            book.forget(t);
+        }
+        assert_eq!(book.lock().abandoned.len(), 1);
+        book.settle(n / 2 - 1, true, Ok(false));
+        for t in (n / 2..n).step_by(2) {
+            book.settle(t, false, Ok(false));
+        }
+        // Dropped after the broker answered.
+        for t in n / 2..n {
+            book.forget(t);
+        }
+        book.settle(n - 1, true, Ok(true));
+        let state = book.lock();
+        assert!(state.refused.is_empty(), "{} kept", state.refused.len());
+        assert!(state.abandoned.is_empty());
+        assert!(state.ahead.is_empty());
+        assert_eq!(state.settled_below, n);
+    }
+
+    #[test]
+    fn a_dropped_confirm_does_not_change_what_the_others_read() {
+        let book = ConfirmBook::default();
+        issue(&book, 4);
+        book.forget(1);
+        book.forget(2);
+        book.settle(3, true, Ok(false));
+        assert!(matches!(outcome(&book, 0), Some(Ok(false))));
+        assert!(matches!(outcome(&book, 3), Some(Ok(false))));
+        assert!(book.lock().refused.is_empty());
+        // Abandoned ranges join and split correctly.
+        let book = ConfirmBook::default();
+        issue(&book, 10);
+        for t in [5, 3, 4, 8, 9, 7] {
+            book.forget(t);
+        }
+        assert_eq!(
+            book.lock().abandoned.iter().map(|(s, e)| (*s, *e)).collect::<Vec<_>>(),
+            [(3, 6), (7, 10)]
+        );
+        book.settle(7, true, Ok(false));
+        assert_eq!(
+            book.lock().abandoned.iter().map(|(s, e)| (*s, *e)).collect::<Vec<_>>(),
+            [(8, 10)]
+        );
+        assert!(matches!(outcome(&book, 6), Some(Ok(false))));
+        assert_eq!(book.lock().refused.len(), 3, "0, 1, 2 are still awaited");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::channel::Channel;
 use crate::config::ConnectionConfig;
 use crate::consumer::AckTimeoutWarning;
-use crate::driver::{ChannelRoute, Command, Driver, ReplyTx, Shared};
+use crate::driver::{ChannelRoute, Command, Driver, ReplyTx, Shared, RETURN_QUEUE};
 use crate::error::{Error, Result};
 use crate::proto::{Reply, Tuning};
 
@@ -94,12 +94,13 @@ impl Connection {
 
     /// Opens a channel on the lowest free number.
     pub async fn open_channel(&self) -> Result<Channel> {
-        let (returns_tx, returns_rx) = mpsc::unbounded_channel();
-        let route = Arc::new(ChannelRoute::new(returns_tx, self.shared.clone()));
+        let (returns, returns_rx) = mpsc::channel(RETURN_QUEUE);
+        let route = Arc::new(ChannelRoute::new(self.shared.clone()));
         let reply = self
             .request(|reply| Command::OpenChannel {
                 reply,
                 route: route.clone(),
+                returns,
             })
             .await?;
         match reply {
@@ -178,7 +179,8 @@ impl Connection {
 
     /// With a `blocked_publish_timeout`, waits while the broker blocks the
     /// connection (connection.blocked) for at most that long; `Err(Blocked)`
-    /// once it has passed with the block still on. Without one, returns at once.
+    /// once it has passed with the block still on, or the connection's
+    /// error if it ends first. Without one, returns at once.
     pub(crate) async fn wait_unblocked(&self) -> Result<()> {
         let Some(timeout) = self.shared.blocked_publish_timeout else {
             // No timeout: publish as before, into the socket the broker
@@ -193,9 +195,14 @@ impl Connection {
         };
         // An error (the sender gone) cannot happen while `self` holds
         // `Shared`; it would leave nothing to wait for anyway.
-        let unblocked = tokio::time::timeout(timeout, blocked.wait_for(Option::is_none))
-            .await
-            .is_ok();
+        let unblocked = tokio::select! {
+            lifted = tokio::time::timeout(timeout, blocked.wait_for(Option::is_none)) => lifted.is_ok(),
+            e = self.shared.ended() => return Err(e),
+        };
+        // The block is lifted when the connection ends, too: say which.
+        if let Some(e) = self.shared.error.get() {
+            return Err(e.clone());
+        }
         if unblocked {
             Ok(())
         } else {
@@ -207,8 +214,9 @@ impl Connection {
     }
 
     /// Fails with `Err(Blocked)` once the broker has blocked the connection
-    /// for `blocked_publish_timeout` without a break; pending forever if
-    /// there is no such timeout.
+    /// for `blocked_publish_timeout` without a break, or with the
+    /// connection's error when it ends; with no such timeout, only the
+    /// latter.
     pub(crate) async fn blocked_too_long(&self) -> Error {
         self.shared.blocked_too_long().await
     }
@@ -217,6 +225,13 @@ impl Connection {
 impl Shared {
     /// See [`Connection::blocked_too_long`].
     pub(crate) async fn blocked_too_long(&self) -> Error {
+        tokio::select! {
+            e = self.blocked_for_timeout() => e,
+            e = self.ended() => e,
+        }
+    }
+
+    async fn blocked_for_timeout(&self) -> Error {
         let Some(timeout) = self.blocked_publish_timeout else {
             return std::future::pending().await;
         };

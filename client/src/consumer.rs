@@ -5,17 +5,26 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::channel::Channel;
-use crate::driver::ConsumerMsg;
+use std::sync::Arc;
+
+use crate::driver::{ConsumerGauge, ConsumerMsg};
 use crate::error::Result;
 use crate::proto::Content;
 
 /// A running consumer (basic.consume). Deliveries arrive in order from
 /// [`Consumer::next`]; with the `stream` feature it is also a
 /// `futures_core::Stream`.
+///
+/// Dropping it before it has ended cancels it: the driver sends
+/// basic.cancel, then gives every delivery the consumer never handed out
+/// (and any still on its way) back to the queue with basic.reject requeue,
+/// so other consumers get them at once instead of when the channel closes.
+/// Deliveries already handed out are the application's to settle.
 pub struct Consumer {
     channel: Channel,
     tag: ShortString,
     rx: mpsc::UnboundedReceiver<ConsumerMsg>,
+    gauge: Arc<ConsumerGauge>,
     done: bool,
 }
 
@@ -33,19 +42,21 @@ impl Consumer {
         channel: Channel,
         tag: ShortString,
         rx: mpsc::UnboundedReceiver<ConsumerMsg>,
+        gauge: Arc<ConsumerGauge>,
     ) -> Self {
         Self {
             channel,
             tag,
             rx,
+            gauge,
             done: false,
         }
     }
 
     /// The next delivery. `None` once the consumer was cancelled by us;
     /// `Some(Err(..))` once, when it ended otherwise: the broker cancelled
-    /// it ([`crate::Error::ConsumerCancelled`]), or its channel or
-    /// connection closed (with the broker's reason).
+    /// it ([`crate::Error::ConsumerCancelled`], with its tag), or its channel
+    /// or connection closed (with the broker's reason).
     pub async fn next(&mut self) -> Option<Result<Delivery>> {
         if self.done {
             return None;
@@ -57,6 +68,10 @@ impl Consumer {
     fn on_msg(&mut self, msg: Option<ConsumerMsg>) -> Option<Result<Delivery>> {
         match msg {
             Some(msg) => {
+                if matches!(msg, ConsumerMsg::Delivery(_)) && self.gauge.taken() {
+                    // Back under the bound: the driver may read again.
+                    self.channel.connection().shared.wake_driver.notify_one();
+                }
                 let item = msg.into_delivery(&self.channel);
                 if !matches!(item, Some(Ok(_))) {
                     self.done = true;
@@ -86,6 +101,27 @@ impl Consumer {
         self.channel
             .basic_cancel(self.tag.as_str().unwrap_or_default())
             .await
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // What is still queued never reached the application: its tags go
+        // to the driver, which gives those deliveries back after the cancel.
+        self.rx.close();
+        let mut unread = Vec::new();
+        while let Ok(msg) = self.rx.try_recv() {
+            if let ConsumerMsg::Delivery(content) = msg {
+                if let Method::BasicDeliver(deliver) = &content.method {
+                    unread.push(deliver.delivery_tag);
+                }
+            }
+        }
+        self.gauge.drop_handle(unread);
+        self.channel.connection().shared.wake_driver.notify_one();
     }
 }
 

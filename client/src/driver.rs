@@ -15,13 +15,13 @@
 
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use amqp_wire::{FieldTable, Frame, Method, ProtocolHeader, ShortString};
+use amqp_wire::{BasicCancel, FieldTable, Frame, Method, ProtocolHeader, ShortString};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
 
 use crate::confirm_book::ConfirmBook;
 use crate::consumer::AckTimeoutWarning;
@@ -44,6 +44,13 @@ const READ_CHUNK: usize = 64 * 1024;
 /// How many ack-timeout warnings a slow reader may fall behind by.
 const ACK_WARNINGS_BUFFER: usize = 1024;
 
+/// How many returned messages (basic.return) a channel keeps for
+/// [`crate::Channel::next_return`]. Past it the newest are dropped and
+/// counted ([`crate::Channel::returns_dropped`]): in confirm mode each one
+/// also reaches its publish's [`crate::PublishConfirm`], so a publisher that
+/// never reads returns does not make the client hold them without limit.
+pub(crate) const RETURN_QUEUE: usize = 1024;
+
 pub(crate) type ReplyTx = oneshot::Sender<Result<Reply, Error>>;
 
 /// What the handles ask of the driver. Kept to a few words: every ack and
@@ -53,6 +60,7 @@ pub(crate) enum Command {
     OpenChannel {
         reply: ReplyTx,
         route: Arc<ChannelRoute>,
+        returns: mpsc::Sender<Box<Content>>,
     },
     Call {
         channel: ChannelRef,
@@ -70,9 +78,8 @@ pub(crate) enum Command {
         channel: ChannelRef,
         method: Box<Method>,
         reply: ReplyTx,
-        /// The tag asked for; the one used if nowait (no consume-ok).
-        tag: ShortString,
         deliveries: mpsc::UnboundedSender<ConsumerMsg>,
+        gauge: Arc<ConsumerGauge>,
     },
     Publish {
         channel: ChannelRef,
@@ -103,10 +110,74 @@ pub(crate) enum ConsumerMsg {
     End(Option<Error>),
 }
 
+/// What a consumer's handle and the driver share: how many deliveries wait
+/// in its queue (the driver stops reading the socket at the bound), and
+/// whether the handle was dropped.
+pub(crate) struct ConsumerGauge {
+    queued: AtomicUsize,
+    bound: usize,
+    /// Set when the handle is dropped: the delivery tags it never handed
+    /// out, for the driver to give back after cancelling the consumer.
+    dropped: Mutex<Option<Vec<u64>>>,
+}
+
+impl ConsumerGauge {
+    pub(crate) fn new(bound: usize) -> Self {
+        Self {
+            queued: AtomicUsize::new(0),
+            bound,
+            dropped: Mutex::new(None),
+        }
+    }
+
+    /// The handle took a delivery from its queue; true when that brings
+    /// the queue back under the bound, so the driver may read again.
+    pub(crate) fn taken(&self) -> bool {
+        self.queued.fetch_sub(1, Ordering::AcqRel) == self.bound
+    }
+
+    fn is_full(&self) -> bool {
+        self.queued.load(Ordering::Acquire) >= self.bound
+    }
+
+    /// The handle is gone; `unread` are the tags of deliveries it never
+    /// handed out.
+    pub(crate) fn drop_handle(&self, unread: Vec<u64>) {
+        *self.dropped.lock().unwrap_or_else(PoisonError::into_inner) = Some(unread);
+    }
+
+    fn take_dropped(&self) -> Option<Vec<u64>> {
+        self.dropped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// A consumer as the driver knows it.
+struct ConsumerEntry {
+    channel: ChannelRef,
+    no_ack: bool,
+    tx: mpsc::UnboundedSender<ConsumerMsg>,
+    gauge: Arc<ConsumerGauge>,
+    /// Its handle was dropped and basic.cancel sent: until cancel-ok,
+    /// deliveries still on their way are given back (basic.reject requeue).
+    cancelling: bool,
+}
+
+/// A channel as the driver knows it: the route shared with the handles and
+/// the sending end of its returns queue, dropped when the channel ends so
+/// that [`crate::Channel::next_return`] then ends too.
+pub(crate) struct ChannelEntry {
+    route: Arc<ChannelRoute>,
+    returns: mpsc::Sender<Box<Content>>,
+}
+
 /// Per-channel state the handles share with the driver.
 pub(crate) struct ChannelRoute {
     pub(crate) flow: watch::Sender<bool>,
-    pub(crate) returns: mpsc::UnboundedSender<Box<Content>>,
+    /// Returned messages dropped because the returns queue was full.
+    pub(crate) returns_dropped: AtomicU64,
     pub(crate) closed: OnceLock<Error>,
     /// One permit per publish that may still go out unconfirmed
     /// (`max_in_flight`); closed when the channel ends.
@@ -120,10 +191,10 @@ pub(crate) struct ChannelRoute {
 }
 
 impl ChannelRoute {
-    pub(crate) fn new(returns: mpsc::UnboundedSender<Box<Content>>, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self {
             flow: watch::Sender::new(true),
-            returns,
+            returns_dropped: AtomicU64::new(0),
             closed: OnceLock::new(),
             window: shared.max_in_flight.map(Semaphore::new),
             unconfirmed: AtomicUsize::new(0),
@@ -169,6 +240,11 @@ pub(crate) struct Shared {
     pub(crate) max_in_flight: Option<usize>,
     /// The config's `blocked_publish_timeout`.
     pub(crate) blocked_publish_timeout: Option<Duration>,
+    /// The config's `consumer_buffer`.
+    pub(crate) consumer_buffer: usize,
+    /// Wakes the driver when a consumer's queue falls under its bound or a
+    /// consumer handle is dropped.
+    pub(crate) wake_driver: Notify,
 }
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
@@ -184,7 +260,18 @@ impl Shared {
             ack_warnings: broadcast::Sender::new(ACK_WARNINGS_BUFFER),
             max_in_flight: config.max_in_flight,
             blocked_publish_timeout: config.blocked_publish_timeout,
+            consumer_buffer: config.consumer_buffer.max(1),
+            wake_driver: Notify::new(),
         }
+    }
+
+    /// Waits until the connection has ended, and says why. Every wait in the
+    /// handles races this, so none outlives the connection.
+    pub(crate) async fn ended(&self) -> Error {
+        let mut closed = self.closed.subscribe();
+        // The sender lives in `self`: `wait_for` cannot fail while we wait.
+        let _ = closed.wait_for(|c| *c).await;
+        self.error.get().cloned().unwrap_or(Error::ClientClosed)
     }
 }
 
@@ -192,18 +279,18 @@ impl Shared {
 /// tag the reply names.
 pub(crate) struct ConsumeWaiter {
     reply: ReplyTx,
-    channel: u16,
+    channel: ChannelRef,
+    no_ack: bool,
     tag: ShortString,
     deliveries: mpsc::UnboundedSender<ConsumerMsg>,
+    gauge: Arc<ConsumerGauge>,
 }
 
 /// Who waits for a reply, and what to do with it.
 pub(crate) enum Waiter {
     Reply(ReplyTx),
-    OpenChannel {
-        reply: ReplyTx,
-        route: Arc<ChannelRoute>,
-    },
+    /// Boxed, like `Consume`.
+    OpenChannel(Box<(ReplyTx, ChannelEntry)>),
     /// Boxed: it is rare, and the box keeps every waiter at two words.
     Consume(Box<ConsumeWaiter>),
     /// Nobody: the close started because every handle was dropped.
@@ -223,8 +310,11 @@ pub(crate) struct Driver {
     commands: mpsc::Receiver<Command>,
     shared: Arc<Shared>,
     opened: Option<oneshot::Sender<Result<(), Error>>>,
-    channels: FastMap<u16, Arc<ChannelRoute>>,
-    consumers: FastMap<(u16, ShortString), mpsc::UnboundedSender<ConsumerMsg>>,
+    channels: FastMap<u16, ChannelEntry>,
+    consumers: FastMap<(u16, ShortString), ConsumerEntry>,
+    /// Consumers whose queue reached its bound: while any is, the socket
+    /// is not read.
+    full: Vec<(u16, ShortString)>,
     tap: Option<Tap>,
 }
 
@@ -252,6 +342,7 @@ impl Driver {
             opened: Some(opened),
             channels: FastMap::default(),
             consumers: FastMap::default(),
+            full: Vec::new(),
             tap,
         }
     }
@@ -259,6 +350,7 @@ impl Driver {
     /// Runs the connection until it is closed and everything queued is written.
     pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut self, stream: S) {
         let (mut reader, mut writer) = tokio::io::split(stream);
+        let shared = self.shared.clone();
         let mut rx = BytesMut::with_capacity(READ_CHUNK);
         let mut reading = true;
         let mut commands_open = true;
@@ -279,11 +371,17 @@ impl Driver {
                 }
                 break;
             }
+            self.refresh_full();
+            // TCP backpressure: while a consumer's queue is full, the broker's
+            // frames wait in the socket, not in our memory.
+            let read_now = reading && self.full.is_empty();
+            self.core.pause_reading(now(), !self.full.is_empty());
             let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
             let accept = commands_open && !self.core.is_closed() && out_len < OUT_HIGH_WATER;
             let out: &OutQueue = &*self.core.out();
             tokio::select! {
-                read = reader.read_buf(&mut rx), if reading => {
+                () = shared.wake_driver.notified() => self.handle_wake(),
+                read = reader.read_buf(&mut rx), if read_now => {
                     match read {
                         Ok(0) => {
                             reading = false;
@@ -401,9 +499,14 @@ impl Driver {
     fn handle_command(&mut self, command: Command) {
         let now = now();
         match command {
-            Command::OpenChannel { reply, route } => self
-                .core
-                .open_channel(now, Waiter::OpenChannel { reply, route }),
+            Command::OpenChannel {
+                reply,
+                route,
+                returns,
+            } => self.core.open_channel(
+                now,
+                Waiter::OpenChannel(Box::new((reply, ChannelEntry { route, returns }))),
+            ),
             Command::Call {
                 channel,
                 method,
@@ -420,14 +523,21 @@ impl Driver {
                 channel,
                 method,
                 reply,
-                tag,
                 deliveries,
+                gauge,
             } => {
+                // The tag asked for is the one used if nowait (no consume-ok).
+                let (tag, no_ack) = match &*method {
+                    Method::BasicConsume(c) => (c.consumer_tag.clone(), c.no_ack),
+                    _ => (ShortString::default(), false),
+                };
                 let waiter = Waiter::Consume(Box::new(ConsumeWaiter {
                     reply,
-                    channel: channel.id,
+                    channel,
+                    no_ack,
                     tag,
                     deliveries,
+                    gauge,
                 }));
                 self.core.call(now, channel, *method, Some(waiter))
             }
@@ -481,32 +591,29 @@ impl Driver {
                     multiple,
                     result,
                 } => {
-                    if let Some(route) = self.channels.get(&channel) {
+                    if let Some(entry) = self.channels.get(&channel) {
+                        let route = &entry.route;
                         route.release(route.book.settle(ticket, multiple, result));
                     }
                 }
-                Event::Delivery { channel, content } => {
-                    if let Method::BasicDeliver(deliver) = &content.method {
-                        let key = (channel, deliver.consumer_tag.clone());
-                        if let Some(consumer) = self.consumers.get(&key) {
-                            // A consumer dropped without cancelling: its
-                            // deliveries stay unacked until the channel
-                            // closes, then the broker requeues them.
-                            let _ = consumer.send(ConsumerMsg::Delivery(content));
-                        }
-                    }
-                }
+                Event::Delivery { channel, content } => self.deliver(channel, content),
                 Event::Returned { channel, content } => {
-                    if let Some(route) = self.channels.get(&channel) {
-                        let _ = route.returns.send(content);
+                    if let Some(entry) = self.channels.get(&channel) {
+                        // Full (or nobody reads returns any more): dropped,
+                        // and counted; see RETURN_QUEUE.
+                        if entry.returns.try_send(content).is_err() {
+                            entry.route.returns_dropped.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 }
                 Event::ConsumerCancelled {
                     channel,
                     consumer_tag,
                 } => {
+                    let tag = consumer_tag.as_str().unwrap_or_default().to_owned();
                     if let Some(consumer) = self.consumers.remove(&(channel, consumer_tag)) {
-                        let _ = consumer.send(ConsumerMsg::End(Some(Error::ConsumerCancelled)));
+                        let error = Error::ConsumerCancelled { consumer_tag: tag };
+                        let _ = consumer.tx.send(ConsumerMsg::End(Some(error)));
                     }
                 }
                 Event::ConsumerEnded {
@@ -514,41 +621,133 @@ impl Driver {
                     consumer_tag,
                 } => {
                     if let Some(consumer) = self.consumers.remove(&(channel, consumer_tag)) {
-                        let _ = consumer.send(ConsumerMsg::End(None));
+                        let _ = consumer.tx.send(ConsumerMsg::End(None));
                     }
                 }
                 Event::ChannelClosed { channel, error } => {
-                    if let Some(route) = self.channels.remove(&channel) {
-                        route.end(error.clone());
+                    if let Some(entry) = self.channels.remove(&channel) {
+                        entry.route.end(error.clone());
                     }
                     self.consumers.retain(|(ch, _), consumer| {
                         if *ch == channel {
-                            let _ = consumer.send(ConsumerMsg::End(Some(error.clone())));
+                            let _ = consumer.tx.send(ConsumerMsg::End(Some(error.clone())));
                         }
                         *ch != channel
                     });
                 }
                 Event::Flow { channel, active } => {
-                    if let Some(route) = self.channels.get(&channel) {
-                        route.flow.send_replace(active);
+                    if let Some(entry) = self.channels.get(&channel) {
+                        entry.route.flow.send_replace(active);
                     }
                 }
                 Event::Blocked(reason) => {
                     self.shared.blocked.send_replace(reason);
                 }
                 Event::Closed(error) => {
+                    // First what every call checks, so that nothing done
+                    // after a handle hears of the end can look done: the
+                    // error, the queue of commands (a send now fails instead
+                    // of queueing a frame that is never written), the
+                    // channels; only then the consumers and waiters.
                     let _ = self.shared.error.set(error.clone());
+                    self.commands.close();
+                    for (_, entry) in self.channels.drain() {
+                        entry.route.end(error.clone());
+                    }
+                    self.shared.blocked.send_replace(None);
+                    self.shared.closed.send_replace(true);
                     if let Some(opened) = self.opened.take() {
                         let _ = opened.send(Err(error.clone()));
                     }
                     for (_, consumer) in self.consumers.drain() {
-                        let _ = consumer.send(ConsumerMsg::End(Some(error.clone())));
-                    }
-                    for (_, route) in self.channels.drain() {
-                        route.end(error.clone());
+                        let _ = consumer.tx.send(ConsumerMsg::End(Some(error.clone())));
                     }
                 }
             }
+        }
+    }
+
+    /// Hands a basic.deliver to its consumer. One whose handle was dropped
+    /// is cancelled, and what still arrives for it is given back to the
+    /// broker (basic.reject with requeue) rather than held unacked.
+    fn deliver(&mut self, channel: u16, content: Box<Content>) {
+        let Method::BasicDeliver(deliver) = &content.method else {
+            return;
+        };
+        let delivery_tag = deliver.delivery_tag;
+        let key = (channel, deliver.consumer_tag.clone());
+        // The core only delivers for consumers it was told of, and the
+        // driver registers each one before it hears of its deliveries.
+        let Some(consumer) = self.consumers.get(&key) else {
+            return;
+        };
+        if !consumer.cancelling {
+            consumer.gauge.queued.fetch_add(1, Ordering::AcqRel);
+            if consumer.tx.send(ConsumerMsg::Delivery(content)).is_ok() {
+                if consumer.gauge.is_full() && !self.full.contains(&key) {
+                    self.full.push(key);
+                }
+                return;
+            }
+            // The handle is gone, and the driver not yet woken for it.
+            consumer.gauge.queued.fetch_sub(1, Ordering::AcqRel);
+            let unread = consumer.gauge.take_dropped().unwrap_or_default();
+            self.cancel_dropped(&key, unread);
+        }
+        self.give_back(&key, delivery_tag);
+    }
+
+    /// basic.reject with requeue for a delivery nobody will see.
+    fn give_back(&mut self, key: &(u16, ShortString), delivery_tag: u64) {
+        if let Some(consumer) = self.consumers.get(key) {
+            if !consumer.no_ack {
+                let requeue = Settle::Reject { requeue: true };
+                self.core
+                    .settle(now(), consumer.channel, delivery_tag, requeue);
+            }
+        }
+    }
+
+    /// A consumer's handle was dropped: basic.cancel, then its deliveries
+    /// that never reached the application go back to the queue, in that
+    /// order, so the broker does not hand them to the same consumer again.
+    fn cancel_dropped(&mut self, key: &(u16, ShortString), unread: Vec<u64>) {
+        let Some(consumer) = self.consumers.get_mut(key) else {
+            return;
+        };
+        if consumer.cancelling {
+            return;
+        }
+        consumer.cancelling = true;
+        let channel = consumer.channel;
+        let cancel = BasicCancel {
+            consumer_tag: key.1.clone(),
+            nowait: false,
+        };
+        self.core.call(now(), channel, cancel.into(), None);
+        for delivery_tag in unread {
+            self.give_back(key, delivery_tag);
+        }
+    }
+
+    /// A consumer dropped its handle or took from a full queue.
+    fn handle_wake(&mut self) {
+        let dropped: Vec<((u16, ShortString), Vec<u64>)> = self
+            .consumers
+            .iter()
+            .filter_map(|(key, c)| Some((key.clone(), c.gauge.take_dropped()?)))
+            .collect();
+        for (key, unread) in dropped {
+            self.cancel_dropped(&key, unread);
+        }
+    }
+
+    /// Forgets the consumers that are no longer full (or gone).
+    fn refresh_full(&mut self) {
+        if !self.full.is_empty() {
+            let consumers = &self.consumers;
+            self.full
+                .retain(|key| consumers.get(key).is_some_and(|c| !c.cancelling && c.gauge.is_full()));
         }
     }
 
@@ -557,9 +756,10 @@ impl Driver {
             Waiter::Reply(tx) => {
                 let _ = tx.send(result);
             }
-            Waiter::OpenChannel { reply, route } => {
+            Waiter::OpenChannel(open) => {
+                let (reply, entry) = *open;
                 if let Ok(Reply::ChannelOpened(channel)) = &result {
-                    self.channels.insert(channel.id, route);
+                    self.channels.insert(channel.id, entry);
                 }
                 let _ = reply.send(result);
             }
@@ -567,18 +767,25 @@ impl Driver {
                 let ConsumeWaiter {
                     reply,
                     channel,
+                    no_ack,
                     tag,
                     deliveries,
+                    gauge,
                 } = *consume;
-                match &result {
-                    Ok(Reply::Method(Method::BasicConsumeOk(ok))) => {
-                        self.consumers
-                            .insert((channel, ok.consumer_tag.clone()), deliveries);
-                    }
-                    Ok(Reply::Done) => {
-                        self.consumers.insert((channel, tag), deliveries);
-                    }
-                    _ => {}
+                let tag = match &result {
+                    Ok(Reply::Method(Method::BasicConsumeOk(ok))) => Some(ok.consumer_tag.clone()),
+                    Ok(Reply::Done) => Some(tag),
+                    _ => None,
+                };
+                if let Some(tag) = tag {
+                    let consumer = ConsumerEntry {
+                        channel,
+                        no_ack,
+                        tx: deliveries,
+                        gauge,
+                        cancelling: false,
+                    };
+                    self.consumers.insert((channel.id, tag), consumer);
                 }
                 let _ = reply.send(result);
             }
@@ -635,8 +842,8 @@ impl Drop for Driver {
             .get()
             .cloned()
             .unwrap_or(Error::ClientClosed);
-        for route in self.channels.values() {
-            route.end(error.clone());
+        for entry in self.channels.values() {
+            entry.route.end(error.clone());
         }
     }
 }

@@ -100,10 +100,40 @@ pub enum Error {
     /// confirms): it was not stored.
     #[error("the broker refused the message (basic.nack)")]
     Nacked,
-    /// The broker cancelled the consumer (basic.cancel), e.g. because its
-    /// queue was deleted.
-    #[error("the broker cancelled the consumer (its queue may have been deleted)")]
-    ConsumerCancelled,
+    /// The broker cancelled the consumer (basic.cancel, 60/30), e.g.
+    /// because its queue was deleted.
+    #[error("the broker cancelled consumer {consumer_tag:?} (its queue may have been deleted)")]
+    ConsumerCancelled {
+        /// The cancelled consumer's tag.
+        consumer_tag: String,
+    },
+    /// A mandatory publish was routed to no queue: the broker sent it back
+    /// (basic.return, 60/50) and then confirmed it. It was not stored.
+    #[error("the broker returned the message: {}: {}", .0.reply_code, .0.reply_text)]
+    Returned(Box<crate::consumer::Returned>),
+    /// A synchronous method got no reply within the RPC timeout
+    /// ([`crate::ConnectionConfig::with_rpc_timeout`]). Its reply can no
+    /// longer be matched to it, so the client closed the channel (or, for a
+    /// connection-level method, the connection); other channels go on.
+    #[error("no reply to {method} within {after:?}: the channel was closed")]
+    RpcTimeout {
+        /// The method that got no reply, as the spec names it (e.g. `queue.declare`).
+        method: &'static str,
+        /// How long it waited.
+        after: Duration,
+    },
+    /// The broker announced a message larger than the inbound limit
+    /// ([`crate::ConnectionConfig::with_max_message_size`]), or one the
+    /// client could not allocate room for. Nothing was allocated for it; the
+    /// client closed the channel with 311 CONTENT_TOO_LARGE, so the broker
+    /// requeues the message.
+    #[error("the broker sent a {body_size}-octet message, over the {limit}-octet limit: channel closed with 311")]
+    MessageTooLarge {
+        /// The body size the content header announced.
+        body_size: u64,
+        /// The limit it broke (or the size that could not be allocated).
+        limit: u64,
+    },
     /// A publish waited `waited` while the broker blocked the connection
     /// (connection.blocked, on a memory or disk alarm) and gave up, as
     /// `ConnectionConfig::with_blocked_publish_timeout` asked. The
@@ -135,6 +165,8 @@ impl Error {
         match self {
             Self::ConnectionClosed(r) | Self::ChannelClosed(r) => Some(r.reply_code),
             Self::ProtocolViolation { reply_code, .. } => Some(*reply_code),
+            Self::Returned(returned) => Some(returned.reply_code),
+            Self::MessageTooLarge { .. } => Some(ReplyCode::CONTENT_TOO_LARGE),
             _ => None,
         }
     }

@@ -64,6 +64,7 @@ pub use config::{
     DEFAULT_PORT,
 };
 pub use config::{DEFAULT_ACK_WARNING_FRACTION, DEFAULT_CLOSE_TIMEOUT, DEFAULT_CONSUMER_TIMEOUT};
+pub use config::{DEFAULT_CONSUMER_BUFFER, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_RPC_TIMEOUT};
 pub use connection::{connect, Connection};
 pub use consumer::{AckTimeoutWarning, Consumer, Delivery, GetOk, Returned};
 pub use error::{CloseReason, Error, Result};

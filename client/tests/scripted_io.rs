@@ -574,8 +574,9 @@ async fn a_connection_reset_fails_pending_and_later_operations_with_an_io_error(
 
 /// Opens a connection and a channel, sends `bad` from the broker while a
 /// queue.declare is pending, and checks the close the client answers with
-/// and the error every operation then gets.
-async fn assert_closed_with(bad: Vec<u8>, expected: u16) {
+/// (`None`: none, the socket is just closed) and the error every operation
+/// then gets.
+async fn assert_closed_with(bad: Vec<u8>, close_sent: Option<u16>, expected: u16) {
     let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
     let ch = open_channel(&conn, &mut broker).await;
     let (declared, code) = within("declare", async {
@@ -587,13 +588,20 @@ async fn assert_closed_with(bad: Vec<u8>, expected: u16) {
                     (1, Method::QueueDeclare(_))
                 ));
                 broker.send_raw(&bad).await;
-                broker.expect_close_then_eof().await
+                match close_sent {
+                    Some(_) => Some(broker.expect_close_then_eof().await),
+                    None => {
+                        let sent = broker.until_eof().await;
+                        assert!(sent.is_empty(), "nothing before EOF: {sent:?}");
+                        None
+                    }
+                }
             }
         )
     })
     .await;
     assert_eq!(
-        code, expected,
+        code, close_sent,
         "the reply code of the client's connection.close"
     );
     assert_eq!(
@@ -621,15 +629,11 @@ async fn assert_closed_with(bad: Vec<u8>, expected: u16) {
 }
 
 #[tokio::test(start_paused = true)]
-async fn closes_with_501_on_bad_frame_end() {
+async fn closes_the_socket_without_a_word_on_bad_frame_end() {
+    // Spec 4.2.3: no more data after a bad frame-end; the 501 is ours to report.
     let mut bad = encode(&[Frame::method(1, QueueDeclareOk::default())]);
     *bad.last_mut().unwrap() = 0x00;
-    assert_closed_with(bad, 501).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn closes_with_501_on_an_unknown_frame_type() {
-    assert_closed_with(vec![7, 0, 1, 0, 0, 0, 0, 0xce], 501).await;
+    assert_closed_with(bad, None, 501).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -637,6 +641,7 @@ async fn closes_with_502_on_malformed_method_arguments() {
     // queue.declare-ok whose queue name claims 200 octets, in a 6-octet payload.
     assert_closed_with(
         vec![1, 0, 1, 0, 0, 0, 6, 0, 50, 0, 11, 200, b'q', 0xce],
+        Some(502),
         502,
     )
     .await;
@@ -647,6 +652,7 @@ async fn closes_with_505_on_a_reply_nobody_asked_for() {
     // exchange.declare-ok while queue.declare-ok is awaited.
     assert_closed_with(
         encode(&[Frame::method(1, ExchangeDeclareOk::default())]),
+        Some(505),
         505,
     )
     .await;
@@ -980,7 +986,7 @@ async fn a_broker_basic_cancel_ends_the_consumer_with_consumer_cancelled() {
     assert!(matches!(first, Some(Ok(ref d)) if &d.body[..] == b"before"));
     assert!(matches!(
         within("end", consumer.next()).await,
-        Some(Err(Error::ConsumerCancelled))
+        Some(Err(Error::ConsumerCancelled { ref consumer_tag })) if consumer_tag == "amq.ctag-1"
     ));
     assert!(consumer.next().await.is_none());
     assert_eq!(

@@ -304,7 +304,7 @@ async fn the_brokers_basic_cancel_ends_the_consumer_with_consumer_cancelled() {
     delete(&dch, &q).await;
     let (item, mut consumer) = step("the consumer's end", pending).await.unwrap();
     assert!(
-        matches!(item, Some(Err(Error::ConsumerCancelled))),
+        matches!(item, Some(Err(Error::ConsumerCancelled { ref consumer_tag })) if consumer_tag == consumer.tag()),
         "{item:?}"
     );
     assert!(consumer.next().await.is_none(), "ended for good");

@@ -104,7 +104,7 @@ const SURFACE: &[Surface] = &[
     m("basic.qos-ok", Server, "Channel::basic_qos returns Ok"),
     m("basic.consume", Client, "Channel::basic_consume with BasicConsumeOptions"),
     m("basic.consume-ok", Server, "Channel::basic_consume returns the Consumer (Consumer::tag)"),
-    m("basic.cancel", Both, "Channel::basic_cancel / basic_cancel_with, Consumer::cancel; the broker's: Consumer::next gives Err(Error::ConsumerCancelled)"),
+    m("basic.cancel", Both, "Channel::basic_cancel / basic_cancel_with, Consumer::cancel; the broker's: Consumer::next gives Err(Error::ConsumerCancelled { consumer_tag })"),
     m("basic.cancel-ok", Both, "Channel::basic_cancel returns, Consumer::next then None; the client answers the broker's cancel itself"),
     m("basic.publish", Client, "Channel::basic_publish with BasicPublishOptions"),
     m("basic.return", Server, "Channel::next_return gives Returned"),
@@ -388,7 +388,7 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     delete(&ch, &doomed).await;
     assert!(matches!(
         step("the broker's basic.cancel", orphan.next()).await,
-        Some(Err(Error::ConsumerCancelled))
+        Some(Err(Error::ConsumerCancelled { ref consumer_tag })) if consumer_tag == orphan.tag()
     ));
 
     // tx.*

@@ -12,9 +12,10 @@
 //! `close-ok` and frees the number at once.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
-use amqp_wire::{BasicProperties, Method};
-use bytes::{Bytes, BytesMut};
+use amqp_wire::{BasicProperties, ChannelOpen, ChannelOpenOk, Method, ShortString};
+use bytes::Bytes;
 
 use super::unacked::UnackedDeliveries;
 
@@ -41,6 +42,10 @@ pub(crate) enum Phase {
 pub(crate) struct Pending<T> {
     pub(crate) reply: (u16, u16),
     pub(crate) waiter: Option<T>,
+    /// The request's name as the spec gives it, for [`crate::Error::RpcTimeout`].
+    pub(crate) method: &'static str,
+    /// When it stops waiting (`None`: no RPC timeout).
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// Content being assembled: the method came, header and body frames follow.
@@ -72,16 +77,17 @@ impl<T> Incoming<T> {
 
 /// A body as its frames arrive. A body in one frame stays that frame's
 /// slice of the read buffer; a longer one is copied once into a buffer
-/// sized from the header's body_size.
+/// sized from the header's body_size, which the core has checked against
+/// the inbound message size limit before the first octet arrives.
 pub(crate) enum Body {
     Empty,
     One(Bytes),
-    Many(BytesMut),
+    Many(Vec<u8>),
 }
 
-/// The largest body buffer we reserve up front from a header's claim; a
-/// body larger than this still arrives, growing the buffer as it comes.
-const MAX_BODY_RESERVE: u64 = 256 * 1024 * 1024;
+/// Room for a body could not be allocated.
+#[derive(Debug)]
+pub(crate) struct NoRoom;
 
 impl Body {
     pub(crate) fn len(&self) -> usize {
@@ -92,12 +98,18 @@ impl Body {
         }
     }
 
-    pub(crate) fn push(&mut self, part: Bytes, body_size: u64) {
+    /// Appends a body frame's payload. The caller has checked that the
+    /// body stays within `body_size`, so the one allocation, made when the
+    /// second frame arrives, is the whole body's; it is tried, not assumed,
+    /// so a failed allocation is an error instead of an abort.
+    pub(crate) fn push(&mut self, part: Bytes, body_size: u64) -> Result<(), NoRoom> {
         *self = match std::mem::replace(self, Self::Empty) {
             Self::Empty => Self::One(part),
             Self::One(first) => {
-                let reserve = body_size.min(MAX_BODY_RESERVE) as usize;
-                let mut buf = BytesMut::with_capacity(reserve.max(first.len() + part.len()));
+                let size = usize::try_from(body_size).map_err(|_| NoRoom)?;
+                let mut buf = Vec::new();
+                buf.try_reserve_exact(size.max(first.len() + part.len()))
+                    .map_err(|_| NoRoom)?;
                 buf.extend_from_slice(&first);
                 buf.extend_from_slice(&part);
                 Self::Many(buf)
@@ -106,14 +118,15 @@ impl Body {
                 buf.extend_from_slice(&part);
                 Self::Many(buf)
             }
-        }
+        };
+        Ok(())
     }
 
     pub(crate) fn into_bytes(self) -> Bytes {
         match self {
             Self::Empty => Bytes::new(),
             Self::One(b) => b,
-            Self::Many(b) => b.freeze(),
+            Self::Many(b) => Bytes::from(b),
         }
     }
 }
@@ -127,6 +140,17 @@ pub(crate) struct Confirms {
     /// Ascending runs `(first sequence number, its ticket)`: publish `n` of
     /// a run has ticket `ticket + (n - first)`, or none in a `None` run.
     runs: VecDeque<(u64, Option<u64>)>,
+    /// Mandatory publishes not yet confirmed, in order: a basic.return
+    /// names no sequence number, so it is matched to the first of these
+    /// with its exchange and routing key.
+    mandatory: VecDeque<MandatoryPublish>,
+}
+
+/// A mandatory publish awaiting its confirm, which a basic.return may precede.
+pub(crate) struct MandatoryPublish {
+    seq: u64,
+    exchange: ShortString,
+    routing_key: ShortString,
 }
 
 impl Confirms {
@@ -134,11 +158,22 @@ impl Confirms {
         Self {
             next_seq: 1,
             runs: VecDeque::new(),
+            mandatory: VecDeque::new(),
         }
     }
 
-    /// Numbers a publish that went out.
-    pub(crate) fn sent(&mut self, ticket: Option<u64>) {
+    /// Numbers a publish that went out; remembers a mandatory one's
+    /// destination, which its basic.return would name.
+    pub(crate) fn sent(&mut self, ticket: Option<u64>, publish: &Method) {
+        if let Method::BasicPublish(p) = publish {
+            if p.mandatory {
+                self.mandatory.push_back(MandatoryPublish {
+                    seq: self.next_seq,
+                    exchange: p.exchange.clone(),
+                    routing_key: p.routing_key.clone(),
+                });
+            }
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         let continues = match self.runs.back() {
@@ -185,6 +220,32 @@ impl Confirms {
             self.runs.pop_front();
         }
     }
+
+    /// The broker confirmed publish `seq` (every one up to it with
+    /// `multiple`; all with tag 0): no return can come for it any more.
+    pub(crate) fn confirmed(&mut self, seq: u64, multiple: bool) {
+        if multiple {
+            let all = seq == 0;
+            self.mandatory.retain(|m| !all && m.seq > seq);
+        } else if let Some(i) = self.mandatory.iter().position(|m| m.seq == seq) {
+            self.mandatory.remove(i);
+        }
+    }
+
+    /// The ticket of the publish a basic.return (60/50) sends back. RabbitMQ
+    /// returns an unroutable mandatory message before it confirms it, in
+    /// publish order, so it is the first unconfirmed mandatory publish to
+    /// the same exchange and routing key. (Two of those in flight at once,
+    /// one routed and one not, can only differ by headers, through a
+    /// headers exchange; then the earlier is named.)
+    pub(crate) fn returned(&mut self, exchange: &ShortString, routing_key: &ShortString) -> Option<u64> {
+        let i = self
+            .mandatory
+            .iter()
+            .position(|m| m.exchange == *exchange && m.routing_key == *routing_key)?;
+        let seq = self.mandatory.remove(i)?.seq;
+        self.ticket_of(seq)
+    }
 }
 
 /// A message to publish: basic.publish, its properties and its body.
@@ -215,12 +276,14 @@ pub(crate) struct ChannelState<T> {
 }
 
 impl<T> ChannelState<T> {
-    pub(crate) fn opening(waiter: T) -> Self {
+    pub(crate) fn opening(waiter: T, deadline: Option<Instant>) -> Self {
         Self {
             phase: Phase::Opening,
             pending: VecDeque::from([Pending {
-                reply: (20, 11),
+                reply: (ChannelOpenOk::CLASS_ID, ChannelOpenOk::METHOD_ID),
                 waiter: Some(waiter),
+                method: ChannelOpen::NAME,
+                deadline,
             }]),
             incoming: None,
             confirms: None,

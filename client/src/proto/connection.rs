@@ -34,6 +34,7 @@ use super::negotiate::{self, Tuning};
 use super::out::{OutQueue, ZERO_COPY_MIN};
 use super::settle::Settle;
 use crate::config::ConnectionConfig;
+use crate::consumer::Returned;
 use crate::error::{CloseReason, Error};
 use crate::fast_hash::FastMap;
 
@@ -146,6 +147,9 @@ pub(crate) struct Core<T> {
     last_write: Instant,
     /// connection.start's server-properties, kept for `Event::Opened`.
     server_properties: FieldTable,
+    /// The driver has stopped reading (a consumer's queue is full): the
+    /// broker's silence then says nothing about its health.
+    reading_paused: bool,
 }
 
 impl<T> Core<T> {
@@ -175,6 +179,7 @@ impl<T> Core<T> {
             last_read: now,
             last_write: now,
             server_properties: FieldTable::new(),
+            reading_paused: false,
         }
     }
 
@@ -213,13 +218,30 @@ impl<T> Core<T> {
         }
     }
 
+    /// When the broker counts as dead for silence: two heartbeat intervals
+    /// after the last octet read, unless we are the ones not reading.
+    fn read_deadline(&self, interval: Duration) -> Option<Instant> {
+        (!self.reading_paused).then(|| self.last_read + interval * 2)
+    }
+
+    /// The driver stops (`true`) or resumes reading the socket, to hold a
+    /// fast broker back while a consumer catches up. Heartbeats still go
+    /// out; the read deadline restarts when reading does.
+    pub(crate) fn pause_reading(&mut self, now: Instant, paused: bool) {
+        if self.reading_paused && !paused {
+            self.last_read = now;
+        }
+        self.reading_paused = paused;
+    }
+
     /// When `handle_timeout` must next be called, if ever: the earliest of
-    /// the heartbeat deadlines, the close timeout and the next ack-timeout
-    /// warning.
+    /// the heartbeat deadlines, the close timeout, the oldest request's RPC
+    /// timeout and the next ack-timeout warning.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let heartbeat = self
-            .heartbeat()
-            .map(|i| (self.last_write + i / 2).min(self.last_read + i * 2));
+        let heartbeat = self.heartbeat().map(|i| {
+            let write = self.last_write + i / 2;
+            self.read_deadline(i).map_or(write, |read| read.min(write))
+        });
         let close = match self.state {
             State::Closing => self.close_deadline,
             _ => None,
@@ -232,7 +254,23 @@ impl<T> Core<T> {
                 .min(),
             _ => None,
         };
-        [heartbeat, close, ack_warning].into_iter().flatten().min()
+        // Each FIFO's oldest request expires first: requests of one
+        // channel share the timeout and are queued in order.
+        let rpc = self
+            .channels
+            .values()
+            .filter_map(|ch| ch.pending.front()?.deadline)
+            .chain(self.conn_pending.front().and_then(|p| p.deadline))
+            .min();
+        [heartbeat, close, ack_warning, rpc]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When a request made now stops waiting for its reply.
+    fn rpc_deadline(&self, now: Instant) -> Option<Instant> {
+        now.checked_add(self.config.rpc_timeout?)
     }
 
     /// Sends a heartbeat when we have written nothing for half the interval;
@@ -240,7 +278,7 @@ impl<T> Core<T> {
     /// on a close-ok that is overdue; reports deliveries held unacked too long.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         if let Some(interval) = self.heartbeat() {
-            if now >= self.last_read + interval * 2 {
+            if self.read_deadline(interval).is_some_and(|d| now >= d) {
                 self.fail(Error::HeartbeatTimeout(interval * 2));
                 return;
             }
@@ -257,6 +295,7 @@ impl<T> Core<T> {
             self.fail(error);
             return;
         }
+        self.expire_requests(now);
         if let (State::Open, Some(after)) = (&self.state, self.ack_warning_after) {
             let mut ids: Vec<u16> = self.channels.keys().copied().collect();
             ids.sort_unstable();
@@ -358,6 +397,18 @@ impl<T> Core<T> {
         match error {
             // Not a violation: the broker is telling us it speaks another version.
             DecodeError::ProtocolHeader(_) => self.fail(Error::from_decode(error)),
+            // Spec 4.2.3: a peer that reads a bad frame-end "MUST ... close
+            // the connection without sending any more data on it". The
+            // framing itself is lost (an unknown frame type is the same
+            // case: we cannot tell where the frame ends), so nothing we send
+            // could be read as we mean it either: we close the socket, and
+            // report the 501 locally. Errors inside a well-framed frame
+            // (bad arguments, wrong channel, ...) get connection.close.
+            DecodeError::BadFrameEnd(_) | DecodeError::UnknownFrameType(_) => {
+                if !matches!(self.state, State::Closed) {
+                    self.fail(Error::from_decode(error));
+                }
+            }
             _ => self.violation(now, error.reply_code(), error.to_string()),
         }
     }
@@ -381,28 +432,7 @@ impl<T> Core<T> {
     pub(crate) fn close(&mut self, now: Instant, waiter: T) {
         match self.state {
             State::Open | State::AwaitingOpenOk | State::AwaitingTune | State::AwaitingStart => {
-                self.send_method(
-                    now,
-                    0,
-                    ConnectionClose {
-                        reply_code: ReplyCode::SUCCESS.0,
-                        reply_text: "closed by the client".into(),
-                        class_id: 0,
-                        method_id: 0,
-                    },
-                );
-                self.state = State::Closing;
-                self.error = Some(Error::ClientClosed);
-                let waiters: Vec<T> = self
-                    .channels
-                    .iter_mut()
-                    .flat_map(|(_, ch)| ch.drain_waiters())
-                    .collect();
-                for w in waiters {
-                    self.reply(w, Err(Error::ClientClosed));
-                }
-                self.close_waiter = Some(waiter);
-                self.close_deadline = now.checked_add(self.config.close_timeout);
+                self.start_close(now, Some(waiter), Error::ClientClosed)
             }
             State::Closing | State::Closed => {
                 let result = match &self.error {
@@ -413,6 +443,37 @@ impl<T> Core<T> {
                 self.reply(waiter, result);
             }
         }
+    }
+
+    /// Sends connection.close 200 and waits for close-ok (at most the close
+    /// timeout); every request waiting and every later call gets `error`.
+    fn start_close(&mut self, now: Instant, waiter: Option<T>, error: Error) {
+        let reply_text = match &error {
+            Error::ClientClosed => "closed by the client".into(),
+            other => truncate_shortstr(&other.to_string()),
+        };
+        self.send_method(
+            now,
+            0,
+            ConnectionClose {
+                reply_code: ReplyCode::SUCCESS.0,
+                reply_text,
+                class_id: 0,
+                method_id: 0,
+            },
+        );
+        self.state = State::Closing;
+        self.error = Some(error.clone());
+        let waiters: Vec<T> = self
+            .channels
+            .iter_mut()
+            .flat_map(|(_, ch)| ch.drain_waiters())
+            .collect();
+        for w in waiters {
+            self.reply(w, Err(error.clone()));
+        }
+        self.close_waiter = waiter;
+        self.close_deadline = now.checked_add(self.config.close_timeout);
     }
 
     fn reply(&mut self, waiter: T, result: Result<Reply, Error>) {
@@ -433,7 +494,9 @@ impl<T> Core<T> {
         self.next_generation += 1;
         self.generations.insert(id, self.next_generation);
         self.closed.remove(&id);
-        self.channels.insert(id, ChannelState::opening(waiter));
+        let deadline = self.rpc_deadline(now);
+        self.channels
+            .insert(id, ChannelState::opening(waiter, deadline));
         self.send_method(now, id, ChannelOpen::default());
     }
 
@@ -490,6 +553,7 @@ impl<T> Core<T> {
             return;
         }
         let reply = expected_reply(&method);
+        let deadline = self.rpc_deadline(now);
         let Some(ch) = self.channels.get_mut(&channel.id) else {
             return; // checked live by channel_error above
         };
@@ -515,7 +579,12 @@ impl<T> Core<T> {
             }
         }
         match (reply, waiter) {
-            (Some(reply), waiter) => ch.pending.push_back(Pending { reply, waiter }),
+            (Some(reply), waiter) => ch.pending.push_back(Pending {
+                reply,
+                waiter,
+                method: method.name(),
+                deadline,
+            }),
             (None, Some(w)) => self.reply(w, Ok(Reply::Done)),
             (None, None) => {}
         }
@@ -564,6 +633,8 @@ impl<T> Core<T> {
             Some(reply) => self.conn_pending.push_back(Pending {
                 reply,
                 waiter: Some(waiter),
+                method: method.name(),
+                deadline: self.rpc_deadline(now),
             }),
             None => self.reply(waiter, Ok(Reply::Done)),
         }
@@ -610,7 +681,7 @@ impl<T> Core<T> {
             return;
         };
         match &mut ch.confirms {
-            Some(confirms) => confirms.sent(ticket),
+            Some(confirms) => confirms.sent(ticket, &message.method),
             // Not in confirm mode after all (a race with confirm.select):
             // the publish went out, there is nothing to wait for.
             None => self.settle_ticket(channel.id, ticket, Ok(true)),
@@ -683,16 +754,112 @@ impl<T> Core<T> {
                 method_id: 0,
             },
         );
+        let deadline = self.rpc_deadline(now);
         if let Some(ch) = self.channels.get_mut(&channel.id) {
             ch.phase = Phase::Closing;
             let waiters = ch.drain_waiters();
             ch.pending.push_back(Pending {
                 reply: (ChannelCloseOk::CLASS_ID, ChannelCloseOk::METHOD_ID),
                 waiter: Some(waiter),
+                method: ChannelClose::NAME,
+                deadline,
             });
             for w in waiters {
                 self.reply(w, Err(Error::ChannelClosedByClient));
             }
+        }
+    }
+
+    /// Closes a channel because of `error`, found on our side (an RPC
+    /// timeout, a message too large): channel.close with `reply_code`,
+    /// every waiter and the handles get `error`, and the number stays taken
+    /// until the broker's close-ok, so no late frame of it can reach a new
+    /// channel. The close itself gets an RPC timeout, after which only the
+    /// number stays taken.
+    fn close_channel_on_error(
+        &mut self,
+        now: Instant,
+        id: u16,
+        reply_code: ReplyCode,
+        cause: (u16, u16),
+        error: Error,
+    ) {
+        let Some(ch) = self.channels.get_mut(&id) else {
+            return;
+        };
+        let waiters = ch.drain_waiters();
+        if ch.phase != Phase::Closing {
+            ch.phase = Phase::Closing;
+            let deadline = self.rpc_deadline(now);
+            if let Some(ch) = self.channels.get_mut(&id) {
+                ch.pending.push_back(Pending {
+                    reply: (ChannelCloseOk::CLASS_ID, ChannelCloseOk::METHOD_ID),
+                    waiter: None,
+                    method: ChannelClose::NAME,
+                    deadline,
+                });
+            }
+            self.send_method(
+                now,
+                id,
+                ChannelClose {
+                    reply_code: reply_code.0,
+                    reply_text: truncate_shortstr(&error.to_string()),
+                    class_id: cause.0,
+                    method_id: cause.1,
+                },
+            );
+        }
+        for w in waiters {
+            self.reply(w, Err(error.clone()));
+        }
+        let generation = self.generations.get(&id).copied().unwrap_or_default();
+        self.closed.insert(id, (generation, error.clone()));
+        self.events
+            .push_back(Event::ChannelClosed { channel: id, error });
+    }
+
+    /// Fails the requests whose RPC timeout has passed: a channel's closes
+    /// that channel (its later replies could be taken for the next
+    /// request's), a connection-level one closes the connection.
+    fn expire_requests(&mut self, now: Instant) {
+        let Some(after) = self.config.rpc_timeout else {
+            return;
+        };
+        let due = |p: Option<&Pending<T>>| p.and_then(|p| p.deadline).is_some_and(|d| now >= d);
+        let mut ids: Vec<u16> = self
+            .channels
+            .iter()
+            .filter(|(_, ch)| due(ch.pending.front()))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(ch) = self.channels.get_mut(&id) else {
+                continue;
+            };
+            let method = ch.pending.front().map_or("", |p| p.method);
+            let error = Error::RpcTimeout { method, after };
+            if ch.phase == Phase::Closing {
+                // Our channel.close got no close-ok: its waiter is told,
+                // the number stays taken until close-ok comes.
+                let waiters: Vec<T> = ch.pending.drain(..).filter_map(|p| p.waiter).collect();
+                for w in waiters {
+                    self.reply(w, Err(error.clone()));
+                }
+                self.events
+                    .push_back(Event::ChannelClosed { channel: id, error });
+            } else {
+                self.close_channel_on_error(now, id, ReplyCode::SUCCESS, (0, 0), error);
+            }
+        }
+        if due(self.conn_pending.front()) && matches!(self.state, State::Open) {
+            let method = self.conn_pending.front().map_or("", |p| p.method);
+            let error = Error::RpcTimeout { method, after };
+            for w in self.conn_pending.drain(..).filter_map(|p| p.waiter).collect::<Vec<_>>() {
+                self.reply(w, Err(error.clone()));
+            }
+            self.start_close(now, None, error);
         }
     }
 
@@ -935,17 +1102,26 @@ impl<T> Core<T> {
 
     /// A content header: the properties go straight into the boxed content.
     fn handle_header(&mut self, now: Instant, id: u16, header: Box<ContentHeader>) {
-        let Some(incoming) = self
+        let awaited = self
             .channels
-            .get_mut(&id)
-            .and_then(|ch| ch.incoming.as_mut())
-            .filter(|i| i.content.is_none())
-        else {
+            .get(&id)
+            .and_then(|ch| ch.incoming.as_ref())
+            .is_some_and(|i| i.content.is_none());
+        if !awaited {
             return self.violation(
                 now,
                 ReplyCode::UNEXPECTED_FRAME,
                 format!("content header on channel {id} without a method before it"),
             );
+        }
+        // Checked before anything is sized from it: body_size is the
+        // broker's claim, up to 2^64 - 1.
+        let limit = self.config.max_message_size;
+        if header.body_size > limit {
+            return self.refuse_content(now, id, header.body_size, limit);
+        }
+        let Some(incoming) = self.channels.get_mut(&id).and_then(|ch| ch.incoming.as_mut()) else {
+            return;
         };
         let Some(method) = incoming.method.take() else {
             return; // `content` and `method` are never both None
@@ -986,7 +1162,9 @@ impl<T> Core<T> {
                 format!("content body on channel {id} exceeds its body_size {body_size}"),
             );
         }
-        incoming.body.push(payload, body_size);
+        if incoming.body.push(payload, body_size).is_err() {
+            return self.refuse_content(now, id, body_size, body_size);
+        }
         self.maybe_finish_content(id);
     }
     fn handle_channel_method(&mut self, now: Instant, id: u16, method: Method) {
@@ -1120,6 +1298,7 @@ impl<T> Core<T> {
                 format!("{name} on channel {id}, which is not in confirm mode"),
             );
         };
+        confirms.confirmed(tag, multiple);
         let ticket = if multiple {
             let ticket = confirms.last_ticket_up_to(tag);
             confirms.forget_up_to(tag);
@@ -1171,15 +1350,47 @@ impl<T> Core<T> {
         content.body = body.into_bytes();
         match (&content.method, waiter) {
             (Method::BasicGetOk(_), Some(w)) => self.reply(w, Ok(Reply::Got(Some(content)))),
-            (Method::BasicReturn(_), _) => self.events.push_back(Event::Returned {
-                channel: id,
-                content,
-            }),
+            (Method::BasicReturn(r), _) => {
+                // In confirm mode the publish it answers is settled as
+                // returned now; the broker's ack that follows finds it settled.
+                let ticket = ch
+                    .confirms
+                    .as_mut()
+                    .and_then(|c| c.returned(&r.exchange, &r.routing_key));
+                if let Some(returned) = ticket.and_then(|_| Returned::from_content(content.clone())) {
+                    self.settle_ticket(id, ticket, Err(Error::Returned(Box::new(returned))));
+                }
+                self.events.push_back(Event::Returned {
+                    channel: id,
+                    content,
+                })
+            }
             _ => self.events.push_back(Event::Delivery {
                 channel: id,
                 content,
             }),
         }
+    }
+
+    /// A message the client will not hold (over the inbound size limit, or
+    /// no memory for it): the consumer or basic.get waiter gets
+    /// [`Error::MessageTooLarge`] and the channel is closed with 311
+    /// CONTENT_TOO_LARGE, which makes the broker requeue the message; its
+    /// remaining body frames are dropped unread, as on any closing channel.
+    fn refuse_content(&mut self, now: Instant, id: u16, body_size: u64, limit: u64) {
+        let error = Error::MessageTooLarge { body_size, limit };
+        let Some(incoming) = self.channels.get_mut(&id).and_then(|ch| ch.incoming.take()) else {
+            return;
+        };
+        let method = incoming
+            .method
+            .as_ref()
+            .or(incoming.content.as_ref().map(|c| &c.method));
+        let cause = method.map_or((0, 0), |m| (m.class_id(), m.method_id()));
+        if let Some(w) = incoming.waiter {
+            self.reply(w, Err(error.clone()));
+        }
+        self.close_channel_on_error(now, id, ReplyCode::CONTENT_TOO_LARGE, cause, error);
     }
 
     /// Forgets a channel: its number is free, its waiters fail with `error`.

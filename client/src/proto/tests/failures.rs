@@ -38,6 +38,12 @@ fn assert_decode_violation(bad: &[u8], expected: u16) {
 /// call's error, the Closed event, and a later call's error all agree.
 fn assert_violation(h: &mut Harness, ch: ChannelRef, pending: u32, expected: u16) {
     assert_eq!(h.sent_connection_close(), expected);
+    assert_failed_with(h, ch, pending, expected);
+}
+
+/// The pending call's error, the Closed event and a later call's error all
+/// carry `expected`, and nothing more is sent or read.
+fn assert_failed_with(h: &mut Harness, ch: ChannelRef, pending: u32, expected: u16) {
     let error = h.reply(pending).expect_err("the pending call fails");
     assert!(
         matches!(&error, Error::ProtocolViolation { reply_code, .. } if reply_code.0 == expected),
@@ -60,16 +66,27 @@ fn assert_violation(h: &mut Harness, ch: ChannelRef, pending: u32, expected: u16
     assert!(h.events().is_empty());
 }
 
-#[test]
-fn closes_with_501_on_bad_frame_end() {
-    let mut bytes = encode(&[Frame::method(1, declare_ok("q"))]);
-    *bytes.last_mut().unwrap() = 0xCD;
-    assert_decode_violation(&bytes, 501);
+/// Spec 4.2.3: on a bad frame-end the peer closes "without sending any
+/// more data"; the framing is lost, so an unknown frame type is treated
+/// alike. The 501 is reported locally only.
+fn assert_closed_silently(bad: &[u8]) {
+    assert_eq!(wire_code(bad), 501);
+    let (mut h, ch, w) = with_pending_call();
+    h.receive_bytes(bad);
+    assert!(h.sent_bytes().is_empty(), "no connection.close");
+    assert_failed_with(&mut h, ch, w, 501);
 }
 
 #[test]
-fn closes_with_501_on_unknown_frame_type() {
-    assert_decode_violation(&[9, 0, 1, 0, 0, 0, 0, 0xCE], 501);
+fn closes_without_a_word_on_bad_frame_end() {
+    let mut bytes = encode(&[Frame::method(1, declare_ok("q"))]);
+    *bytes.last_mut().unwrap() = 0xCD;
+    assert_closed_silently(&bytes);
+}
+
+#[test]
+fn closes_without_a_word_on_unknown_frame_type() {
+    assert_closed_silently(&[9, 0, 1, 0, 0, 0, 0, 0xCE]);
 }
 
 #[test]
@@ -117,7 +134,7 @@ fn a_malformed_frame_after_good_ones_in_the_same_read_still_lets_the_good_ones_t
     h.receive_bytes(&bytes);
     assert!(h.reply(w).is_ok(), "the good frame was handled first");
     let later = h.call(ch, declare("q2"));
-    assert_eq!(h.sent_connection_close(), 501);
+    assert!(h.sent_bytes().is_empty(), "framing lost: nothing sent");
     assert_eq!(h.reply(later).err().as_ref().and_then(code), Some(501));
 }
 
