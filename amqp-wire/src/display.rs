@@ -102,11 +102,13 @@ fn text_value(f: &mut fmt::Formatter<'_>, value: &FieldValue) -> fmt::Result {
         FieldValue::Boolean(v) => write!(f, "{v}"),
         FieldValue::ShortShortInt(v) => write!(f, "{v}"),
         FieldValue::ShortShortUint(v) => write!(f, "{v}"),
-        FieldValue::ShortInt(v) | FieldValue::SpecShortInt(v) => write!(f, "{v}"),
+        FieldValue::ShortInt(v) => write!(f, "{v}"),
+        FieldValue::SpecShortInt(v) => write!(f, "{}", v.get()),
         FieldValue::ShortUint(v) => write!(f, "{v}"),
         FieldValue::LongInt(v) => write!(f, "{v}"),
         FieldValue::LongUint(v) => write!(f, "{v}"),
-        FieldValue::LongLongInt(v) | FieldValue::SpecLongLongInt(v) => write!(f, "{v}"),
+        FieldValue::LongLongInt(v) => write!(f, "{v}"),
+        FieldValue::SpecLongLongInt(v) => write!(f, "{}", v.get()),
         FieldValue::Float(v) => write!(f, "{v}"),
         FieldValue::Double(v) => write!(f, "{v}"),
         FieldValue::Decimal(d) => write!(f, "{}e-{}", d.value, d.scale),
@@ -280,8 +282,11 @@ fn json_value(out: &mut String, value: &FieldValue) {
         FieldValue::ShortShortUint(v) => {
             let _ = write!(out, "{v}");
         }
-        FieldValue::ShortInt(v) | FieldValue::SpecShortInt(v) => {
+        FieldValue::ShortInt(v) => {
             let _ = write!(out, "{v}");
+        }
+        FieldValue::SpecShortInt(v) => {
+            let _ = write!(out, "{}", v.get());
         }
         FieldValue::ShortUint(v) => {
             let _ = write!(out, "{v}");
@@ -292,8 +297,11 @@ fn json_value(out: &mut String, value: &FieldValue) {
         FieldValue::LongUint(v) => {
             let _ = write!(out, "{v}");
         }
-        FieldValue::LongLongInt(v) | FieldValue::SpecLongLongInt(v) => {
+        FieldValue::LongLongInt(v) => {
             let _ = write!(out, "{v}");
+        }
+        FieldValue::SpecLongLongInt(v) => {
+            let _ = write!(out, "{}", v.get());
         }
         FieldValue::Float(v) => json_float(out, *v, v.is_finite()),
         FieldValue::Double(v) => json_float(out, *v, v.is_finite()),

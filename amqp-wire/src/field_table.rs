@@ -6,10 +6,10 @@
 //!
 //! | letter | type | | letter | type |
 //! |---|---|---|---|---|
-//! | `t` | boolean | | `l` | signed 64 (spec: unsigned 64 is `L`) |
+//! | `t` | boolean | | `l` | signed 64 (spec: unsigned 64) |
 //! | `b` | signed 8 | | `f` | float 32 |
 //! | `B` | unsigned 8 | | `d` | float 64 |
-//! | `s` | signed 16 (spec: short string) | | `D` | decimal |
+//! | `s` | signed 16 (spec: short string) | | `D` | decimal: scale octet, signed 32 |
 //! | `u` | unsigned 16 | | `S` | long string |
 //! | `I` | signed 32 | | `x` | byte array (RabbitMQ only) |
 //! | `i` | unsigned 32 | | `A` | array |
@@ -19,8 +19,10 @@
 //! The spec's own `U` (signed 16) and `L` (signed 64) are decoded too, and kept
 //! as [`FieldValue::SpecShortInt`] / [`FieldValue::SpecLongLongInt`] so they
 //! re-encode with the same letter: a table that is decoded and re-encoded is
-//! byte-identical, which is what forwarding a message's headers needs. Never
-//! build those two yourself: RabbitMQ closes the connection (541) on `U`.
+//! byte-identical, which is what forwarding a message's headers needs. Their
+//! payload is a [`SpecInt`], which only the decoder can make, so no value
+//! built through this API can carry those letters: RabbitMQ closes the whole
+//! connection (541 INTERNAL_ERROR) on a `U`.
 //!
 //! Entries keep their wire order, and duplicate keys are kept as they came.
 
@@ -32,15 +34,93 @@ use crate::primitives::{Reader, Writer};
 use crate::strings::{LongString, ShortString};
 
 /// A decimal value: `value / 10^scale`, kept exact.
+///
+/// On the wire (`D`): the scale octet, then the value as a *signed* 32-bit
+/// integer, so `-1.5` is `{ scale: 1, value: -15 }`, octets `01 FFFFFFF1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Decimal {
     /// Number of decimal digits after the point.
     pub scale: u8,
-    /// The unscaled value.
-    pub value: u32,
+    /// The unscaled value, signed.
+    pub value: i32,
+}
+
+/// The integer inside [`FieldValue::SpecShortInt`] (`U`) and
+/// [`FieldValue::SpecLongLongInt`] (`L`): readable with [`SpecInt::get`], but
+/// made only by the decoder.
+///
+/// There is no public constructor, no `From` and no `Default`, so those two
+/// variants, whose letters RabbitMQ does not accept from a client, cannot be
+/// built outside this crate; a table that arrived with them still re-encodes
+/// byte for byte. Build [`FieldValue::ShortInt`] (`s`) or
+/// [`FieldValue::LongLongInt`] (`l`) instead.
+///
+/// ```
+/// use amqp_wire::field_table::decode_table;
+/// use amqp_wire::FieldValue;
+/// use bytes::Bytes;
+///
+/// // {k: U -2}, as an old client following the 0-9-1 spec would send it.
+/// let table = decode_table(&Bytes::from_static(b"\0\0\0\x05\x01kU\xff\xfe")).unwrap();
+/// match table.get("k") {
+///     Some(FieldValue::SpecShortInt(v)) => assert_eq!(v.get(), -2),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+///
+/// None of these compile:
+///
+/// ```compile_fail,E0308
+/// let _ = amqp_wire::FieldValue::SpecShortInt(1);
+/// ```
+///
+/// ```compile_fail,E0423
+/// let _ = amqp_wire::FieldValue::SpecShortInt(amqp_wire::SpecInt(1));
+/// ```
+///
+/// ```compile_fail,E0277
+/// let _ = amqp_wire::FieldValue::SpecShortInt(1i16.into());
+/// ```
+///
+/// ```compile_fail,E0277
+/// let _ = amqp_wire::FieldValue::SpecLongLongInt(Default::default());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SpecInt<T>(T);
+
+impl<T: Copy> SpecInt<T> {
+    /// The integer.
+    pub const fn get(&self) -> T {
+        self.0
+    }
 }
 
 /// One typed value in a field table or array.
+///
+/// Every value built through this API encodes with one of the letters
+/// RabbitMQ accepts (see the [module](self) table): `t b B s u I i l f d D S
+/// x A T F V`. Only the decoder makes [`FieldValue::SpecShortInt`] (`U`) and
+/// [`FieldValue::SpecLongLongInt`] (`L`), whose payload ([`SpecInt`]) has no
+/// public constructor.
+///
+/// # Why there is no unsigned 64-bit value and no short-string value
+///
+/// The 0-9-1 specification's grammar (section 4.2.5.5 of its PDF) has both:
+/// `l` for an unsigned 64-bit integer and `s` for a short string. RabbitMQ
+/// does not follow that part of the spec; its "AMQP 0-9-1 errata" page
+/// (<https://www.rabbitmq.com/amqp-0-9-1-errata.html>), which its clients
+/// (pika among them) follow too, gives the letters actually spoken:
+///
+/// * `l` is a *signed* 64-bit integer (RabbitMQ also reads the spec's `L` as
+///   signed 64), and no letter at all carries an unsigned 64-bit integer. A
+///   `u64` sent as `l` would come back negative above `i64::MAX`: put it in
+///   [`FieldValue::LongLongInt`] when it fits, or in a string.
+/// * `s` is a signed 16-bit integer ([`FieldValue::ShortInt`]), and RabbitMQ
+///   has no short-string letter: a short string sent as `s` would be read as a
+///   number followed by garbage. Text goes in [`FieldValue::LongString`] (`S`).
+///
+/// (The JSON spec file `amqp-rabbitmq-0.9.1.json` lists method arguments
+/// only, not field-table letters.)
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum FieldValue {
@@ -64,7 +144,7 @@ pub enum FieldValue {
     Float(f32),
     /// `d`: IEEE-754 double precision.
     Double(f64),
-    /// `D`: decimal, scale octet then unsigned 32-bit value.
+    /// `D`: decimal, scale octet then signed 32-bit value.
     Decimal(Decimal),
     /// `S`: long string.
     LongString(LongString),
@@ -79,12 +159,14 @@ pub enum FieldValue {
     /// `V`: no value.
     Void,
     /// `U`: the 0-9-1 spec's signed 16-bit letter. Decoded leniently and
-    /// re-encoded as `U` only to keep forwarded bytes identical; build
-    /// [`FieldValue::ShortInt`] instead.
-    SpecShortInt(i16),
-    /// `L`: the 0-9-1 spec's 64-bit letter. Decoded leniently and re-encoded
-    /// as `L`; build [`FieldValue::LongLongInt`] instead.
-    SpecLongLongInt(i64),
+    /// re-encoded as `U` only to keep forwarded bytes identical; only the
+    /// decoder can make one (RabbitMQ closes the connection with 541 on a
+    /// `U`). Build [`FieldValue::ShortInt`] instead.
+    SpecShortInt(SpecInt<i16>),
+    /// `L`: the 0-9-1 spec's signed 64-bit letter. Decoded leniently and
+    /// re-encoded as `L`; only the decoder can make one. Build
+    /// [`FieldValue::LongLongInt`] instead.
+    SpecLongLongInt(SpecInt<i64>),
 }
 
 /// An AMQP array (`A`): values of mixed types, in order.
@@ -227,7 +309,7 @@ impl FieldValue {
             b'd' => Self::Double(f64::from_bits(r.longlong()?)),
             b'D' => Self::Decimal(Decimal {
                 scale: r.octet()?,
-                value: r.long()?,
+                value: r.long()? as i32,
             }),
             b'S' => Self::LongString(r.longstr()?),
             b'x' => Self::ByteArray(r.sized_block()?),
@@ -246,8 +328,8 @@ impl FieldValue {
             b'T' => Self::Timestamp(r.longlong()?),
             b'F' => Self::Table(FieldTable::decode_nested(r, depth + 1)?),
             b'V' => Self::Void,
-            b'U' => Self::SpecShortInt(r.short()? as i16),
-            b'L' => Self::SpecLongLongInt(r.longlong()? as i64),
+            b'U' => Self::SpecShortInt(SpecInt(r.short()? as i16)),
+            b'L' => Self::SpecLongLongInt(SpecInt(r.longlong()? as i64)),
             other => return Err(DecodeError::UnknownFieldType(other)),
         })
     }
@@ -258,16 +340,18 @@ impl FieldValue {
             Self::Boolean(v) => w.octet(u8::from(*v)),
             Self::ShortShortInt(v) => w.octet(*v as u8),
             Self::ShortShortUint(v) => w.octet(*v),
-            Self::ShortInt(v) | Self::SpecShortInt(v) => w.short(*v as u16),
+            Self::ShortInt(v) => w.short(*v as u16),
+            Self::SpecShortInt(v) => w.short(v.get() as u16),
             Self::ShortUint(v) => w.short(*v),
             Self::LongInt(v) => w.long(*v as u32),
             Self::LongUint(v) => w.long(*v),
-            Self::LongLongInt(v) | Self::SpecLongLongInt(v) => w.longlong(*v as u64),
+            Self::LongLongInt(v) => w.longlong(*v as u64),
+            Self::SpecLongLongInt(v) => w.longlong(v.get() as u64),
             Self::Float(v) => w.long(v.to_bits()),
             Self::Double(v) => w.longlong(v.to_bits()),
             Self::Decimal(d) => {
                 w.octet(d.scale);
-                w.long(d.value);
+                w.long(d.value as u32);
             }
             Self::LongString(s) => w.longstr(s.as_bytes())?,
             Self::ByteArray(b) => w.longstr(b)?,
@@ -297,11 +381,13 @@ impl FieldValue {
         Some(match *self {
             Self::ShortShortInt(v) => v.into(),
             Self::ShortShortUint(v) => v.into(),
-            Self::ShortInt(v) | Self::SpecShortInt(v) => v.into(),
+            Self::ShortInt(v) => v.into(),
+            Self::SpecShortInt(v) => v.get().into(),
             Self::ShortUint(v) => v.into(),
             Self::LongInt(v) => v.into(),
             Self::LongUint(v) => v.into(),
-            Self::LongLongInt(v) | Self::SpecLongLongInt(v) => v,
+            Self::LongLongInt(v) => v,
+            Self::SpecLongLongInt(v) => v.get(),
             Self::Timestamp(v) => i64::try_from(v).ok()?,
             _ => return None,
         })
@@ -401,6 +487,7 @@ mod tests {
             (b"V", b"V"),
             (b"U", b"U\x80\x00"),
             (b"L", b"L\x80\x00\x00\x00\x00\x00\x00\x00"),
+            (b"D-", b"D\x01\xff\xff\xff\xf1"),
         ];
         for (key, value) in entries {
             body.push(key.len() as u8);
@@ -418,7 +505,21 @@ mod tests {
                 value: 12345
             }))
         );
-        assert_eq!(table.get("U"), Some(&FieldValue::SpecShortInt(i16::MIN)));
+        assert_eq!(
+            table.get("D-"),
+            Some(&FieldValue::Decimal(Decimal {
+                scale: 1,
+                value: -15
+            }))
+        );
+        assert_eq!(
+            table.get("U"),
+            Some(&FieldValue::SpecShortInt(SpecInt(i16::MIN)))
+        );
+        assert_eq!(
+            table.get("L"),
+            Some(&FieldValue::SpecLongLongInt(SpecInt(i64::MIN)))
+        );
         assert_eq!(roundtrip_bytes(&wire), wire);
     }
 
@@ -426,7 +527,7 @@ mod tests {
     fn wire_order_and_letters_are_kept() {
         let table = FieldTable::new()
             .with("z", 1i8)
-            .with("a", FieldValue::SpecShortInt(-2))
+            .with("a", FieldValue::SpecShortInt(SpecInt(-2)))
             .with("m", "text");
         let mut out = BytesMut::new();
         encode_table(&table, &mut out).unwrap();
@@ -438,6 +539,74 @@ mod tests {
         let back = decode_table(&out.freeze()).unwrap();
         let keys: Vec<_> = back.iter().map(|(k, _)| k.to_string()).collect();
         assert_eq!(keys, ["z", "a", "m"]);
+    }
+
+    /// The letters RabbitMQ accepts from a client (its "AMQP 0-9-1 errata").
+    const RABBITMQ_LETTERS: &[u8] = b"tbBsuIilfdDSxATFV";
+
+    /// Whether only the decoder can make `value`. Exhaustive on purpose, no
+    /// `_` arm: a new variant does not compile until it is sorted here, and
+    /// the test below then holds it to RabbitMQ's letters.
+    fn decoder_only(value: &FieldValue) -> bool {
+        match value {
+            FieldValue::Boolean(_)
+            | FieldValue::ShortShortInt(_)
+            | FieldValue::ShortShortUint(_)
+            | FieldValue::ShortInt(_)
+            | FieldValue::ShortUint(_)
+            | FieldValue::LongInt(_)
+            | FieldValue::LongUint(_)
+            | FieldValue::LongLongInt(_)
+            | FieldValue::Float(_)
+            | FieldValue::Double(_)
+            | FieldValue::Decimal(_)
+            | FieldValue::LongString(_)
+            | FieldValue::ByteArray(_)
+            | FieldValue::Array(_)
+            | FieldValue::Timestamp(_)
+            | FieldValue::Table(_)
+            | FieldValue::Void => false,
+            // Their payload, `SpecInt`, has a private field and no constructor.
+            FieldValue::SpecShortInt(_) | FieldValue::SpecLongLongInt(_) => true,
+        }
+    }
+
+    #[test]
+    fn only_decoder_made_values_have_letters_rabbitmq_refuses() {
+        let one_of_each = [
+            FieldValue::Boolean(true),
+            FieldValue::ShortShortInt(0),
+            FieldValue::ShortShortUint(0),
+            FieldValue::ShortInt(0),
+            FieldValue::ShortUint(0),
+            FieldValue::LongInt(0),
+            FieldValue::LongUint(0),
+            FieldValue::LongLongInt(0),
+            FieldValue::Float(0.0),
+            FieldValue::Double(0.0),
+            FieldValue::Decimal(Decimal::default()),
+            FieldValue::LongString("".into()),
+            FieldValue::ByteArray(Bytes::new()),
+            FieldValue::Array(vec![]),
+            FieldValue::Timestamp(0),
+            FieldValue::Table(FieldTable::new()),
+            FieldValue::Void,
+            FieldValue::SpecShortInt(SpecInt(0)),
+            FieldValue::SpecLongLongInt(SpecInt(0)),
+        ];
+        let mut letters: Vec<u8> = one_of_each.iter().map(FieldValue::type_letter).collect();
+        for value in &one_of_each {
+            let letter = value.type_letter() as char;
+            if decoder_only(value) {
+                assert!(!RABBITMQ_LETTERS.contains(&value.type_letter()), "{letter}");
+            } else {
+                assert!(RABBITMQ_LETTERS.contains(&value.type_letter()), "{letter}");
+            }
+        }
+        // One sample of each letter, so of each variant.
+        letters.sort_unstable();
+        letters.dedup();
+        assert_eq!(letters.len(), one_of_each.len());
     }
 
     #[test]

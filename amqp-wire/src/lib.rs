@@ -55,7 +55,7 @@ mod strings;
 
 pub use constants::*;
 pub use error::{DecodeError, EncodeError};
-pub use field_table::{Decimal, FieldArray, FieldTable, FieldValue};
+pub use field_table::{Decimal, FieldArray, FieldTable, FieldValue, SpecInt};
 pub use frame::{
     encode_body_frame_start, encode_content, encode_content_header, encode_method, max_body_chunk,
     Frame, ProtocolHeader,

@@ -6,6 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use amqp_wire::field_table::decode_table;
 use amqp_wire::{
     BasicProperties, BasicPublish, ConnectionStartOk, ContentHeader, Decimal, FieldTable,
     FieldValue, Frame, LongString, ShortString, PROTOCOL_HEADER,
@@ -58,6 +59,16 @@ fn encode(frames: &[Frame]) -> Vec<u8> {
 
 fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A value only the decoder makes (`U`, `L`), obtained the only way there is:
+/// decoding `{v: letter payload}`.
+fn decoded(letter: u8, payload: &[u8]) -> FieldValue {
+    let mut wire = ((3 + payload.len()) as u32).to_be_bytes().to_vec();
+    wire.extend_from_slice(&[1, b'v', letter]);
+    wire.extend_from_slice(payload);
+    let table = decode_table(&Bytes::from(wire)).expect("decodes");
+    table.get("v").cloned().expect("the entry v")
 }
 
 fn publish() -> Frame {
@@ -408,8 +419,8 @@ fn every_field_value_letter_in_json() {
         .with("T", FieldValue::Timestamp(0))
         .with("F", FieldValue::Table(FieldTable::new()))
         .with("V", FieldValue::Void)
-        .with("U", FieldValue::SpecShortInt(-1))
-        .with("L", FieldValue::SpecLongLongInt(i64::MIN))
+        .with("U", decoded(b'U', &(-1i16).to_be_bytes()))
+        .with("L", decoded(b'L', &i64::MIN.to_be_bytes()))
         .with("nan", f64::NAN)
         .with(ShortString::from(&b"key\xff"[..]), 1u8);
     let header = Frame::Header {
@@ -435,6 +446,53 @@ fn every_field_value_letter_in_json() {
             r#""nan":{"d":"NaN"},"#,
             // An object key can't be {"hex":..}: invalid octets become U+FFFD.
             "\"key\u{fffd}\":{\"B\":1}}}}"
+        )]
+    );
+    serde_json::from_str::<serde_json::Value>(lines[0]).unwrap();
+}
+
+/// A decimal's value is signed: pika's `Decimal("-1.5")` arrives as scale 1,
+/// value -15 (octets `01 FFFFFFF1`), not as 4294967281.
+#[test]
+fn negative_decimals_print_with_their_sign() {
+    let decimal = |scale, value| FieldValue::Decimal(Decimal { scale, value });
+    let table = FieldTable::new()
+        .with("neg", decimal(1, -15))
+        .with("min", decimal(0, i32::MIN))
+        .with("pos", decimal(2, 1999))
+        .with("in", FieldValue::Array(vec![decimal(3, -1)]));
+    let header = Frame::Header {
+        channel: 1,
+        header: Box::new(ContentHeader::new(
+            0,
+            BasicProperties {
+                headers: Some(table),
+                ..Default::default()
+            },
+        )),
+    };
+    let input = encode(&[header]);
+    assert!(
+        input.windows(6).any(|w| w == b"D\x01\xff\xff\xff\xf1"),
+        "-1.5 is sent as 01 FFFFFFF1"
+    );
+
+    let output = run(&[], &input);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        stdout_lines(&output),
+        ["ch=1 content-header class=60 body_size=0 headers={neg: -15e-1, min: -2147483648e-0, pos: 1999e-2, in: [-1e-3]}"]
+    );
+
+    let output = run(&["--json"], &input);
+    assert_eq!(stderr(&output), "");
+    let lines = stdout_lines(&output);
+    assert_eq!(
+        lines,
+        [concat!(
+            r#"{"frame":"header","channel":1,"class_id":60,"body_size":0,"properties":{"headers":{"#,
+            r#""neg":{"D":{"scale":1,"value":-15}},"min":{"D":{"scale":0,"value":-2147483648}},"#,
+            r#""pos":{"D":{"scale":2,"value":1999}},"in":{"A":[{"D":{"scale":3,"value":-1}}]}}}}"#
         )]
     );
     serde_json::from_str::<serde_json::Value>(lines[0]).unwrap();

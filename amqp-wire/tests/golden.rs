@@ -498,6 +498,19 @@ fn assert_value_both_ways(value: FieldValue, value_wire: &[u8]) {
     assert_eq!(out[..], wire[..], "encoding of {value:?}");
 }
 
+/// A one-entry table `{k: value}` whose value only the decoder can make
+/// (`U`, `L`): decoding it and encoding it again gives the same octets.
+/// Returns the decoded value.
+fn decoded_value(value_wire: &[u8]) -> FieldValue {
+    let body = cat(&[&hex("01"), b"k", value_wire]);
+    let wire = cat(&[&(body.len() as u32).to_be_bytes(), &body]);
+    let table = decode_table(&Bytes::from(wire.clone())).expect("decodes");
+    let mut out = BytesMut::new();
+    encode_table(&table, &mut out).expect("encodes");
+    assert_eq!(out[..], wire[..], "re-encoding of {table:?}");
+    table.get("k").cloned().expect("the entry k")
+}
+
 #[test]
 fn field_value_boolean_is_t_then_0_or_1() {
     assert_value_both_ways(FieldValue::Boolean(true), &cat(&[b"t", &hex("01")]));
@@ -514,7 +527,12 @@ fn field_value_eight_bit_integers() {
 fn field_value_sixteen_bit_integers_use_rabbitmq_letters() {
     assert_value_both_ways(FieldValue::ShortInt(-2), &cat(&[b"s", &hex("FFFE")]));
     assert_value_both_ways(FieldValue::ShortUint(65534), &cat(&[b"u", &hex("FFFE")]));
-    assert_value_both_ways(FieldValue::SpecShortInt(-2), &cat(&[b"U", &hex("FFFE")]));
+    // The spec's `U`: decoded, and re-encoded with the same letter.
+    let spec = decoded_value(&cat(&[b"U", &hex("FFFE")]));
+    assert!(
+        matches!(spec, FieldValue::SpecShortInt(v) if v.get() == -2),
+        "{spec:?}"
+    );
 }
 
 #[test]
@@ -532,9 +550,11 @@ fn field_value_sixty_four_bit_integers_and_timestamp() {
         FieldValue::LongLongInt(-2),
         &cat(&[b"l", &hex("FFFFFFFFFFFFFFFE")]),
     );
-    assert_value_both_ways(
-        FieldValue::SpecLongLongInt(-2),
-        &cat(&[b"L", &hex("FFFFFFFFFFFFFFFE")]),
+    // The spec's `L`: decoded, and re-encoded with the same letter.
+    let spec = decoded_value(&cat(&[b"L", &hex("FFFFFFFFFFFFFFFE")]));
+    assert!(
+        matches!(spec, FieldValue::SpecLongLongInt(v) if v.get() == -2),
+        "{spec:?}"
     );
     assert_value_both_ways(
         FieldValue::Timestamp(1_700_000_000),
@@ -557,13 +577,64 @@ fn field_value_floats_are_ieee754_big_endian() {
 }
 
 #[test]
-fn field_value_decimal_is_scale_then_unsigned_value() {
+fn field_value_decimal_is_scale_then_signed_value() {
     assert_value_both_ways(
         FieldValue::Decimal(Decimal {
             scale: 2,
             value: 1999,
         }),
         &cat(&[b"D", &hex("02 000007CF")]),
+    );
+    assert_value_both_ways(
+        FieldValue::Decimal(Decimal {
+            scale: 0,
+            value: i32::MAX,
+        }),
+        &cat(&[b"D", &hex("00 7FFFFFFF")]),
+    );
+}
+
+/// pika's `Decimal("-1.5")`, and the extremes of the signed 32-bit value.
+#[test]
+fn field_value_negative_decimal_is_twos_complement() {
+    assert_value_both_ways(
+        FieldValue::Decimal(Decimal {
+            scale: 1,
+            value: -15,
+        }),
+        &cat(&[b"D", &hex("01 FFFFFFF1")]),
+    );
+    assert_value_both_ways(
+        FieldValue::Decimal(Decimal {
+            scale: 2,
+            value: -1,
+        }),
+        &cat(&[b"D", &hex("02 FFFFFFFF")]),
+    );
+    assert_value_both_ways(
+        FieldValue::Decimal(Decimal {
+            scale: 255,
+            value: i32::MIN,
+        }),
+        &cat(&[b"D", &hex("FF 80000000")]),
+    );
+    // Nested in an array and a table, as headers carry them.
+    assert_value_both_ways(
+        FieldValue::Array(vec![FieldValue::Decimal(Decimal {
+            scale: 3,
+            value: -1234,
+        })]),
+        &cat(&[b"A", &hex("00000006"), b"D", &hex("03 FFFFFB2E")]),
+    );
+    assert_value_both_ways(
+        FieldValue::Table(FieldTable::new().with(
+            "p",
+            Decimal {
+                scale: 1,
+                value: -15,
+            },
+        )),
+        &cat(&[b"F", &hex("00000008 01"), b"p", b"D", &hex("01 FFFFFFF1")]),
     );
 }
 
@@ -681,7 +752,14 @@ fn field_value_accessors_and_native_conversions() {
     assert_eq!(FieldValue::from(1u32), FieldValue::LongUint(1));
     assert_eq!(FieldValue::from(-1i64), FieldValue::LongLongInt(-1));
     assert_eq!(FieldValue::from("s").as_str(), Some("s"));
-    assert_eq!(FieldValue::SpecShortInt(-7).as_i64(), Some(-7));
+    assert_eq!(
+        decoded_value(&cat(&[b"U", &hex("FFF9")])).as_i64(),
+        Some(-7)
+    );
+    assert_eq!(
+        decoded_value(&cat(&[b"L", &hex("FFFFFFFFFFFFFFF9")])).as_i64(),
+        Some(-7)
+    );
     assert_eq!(FieldValue::Timestamp(u64::MAX).as_i64(), None);
     assert_eq!(FieldValue::Void.as_i64(), None);
     let letters: Vec<u8> = [
@@ -702,8 +780,8 @@ fn field_value_accessors_and_native_conversions() {
         FieldValue::Timestamp(0),
         FieldValue::Table(FieldTable::new()),
         FieldValue::Void,
-        FieldValue::SpecShortInt(0),
-        FieldValue::SpecLongLongInt(0),
+        decoded_value(&cat(&[b"U", &hex("0000")])),
+        decoded_value(&cat(&[b"L", &hex("0000000000000000")])),
     ]
     .iter()
     .map(FieldValue::type_letter)

@@ -29,6 +29,16 @@ fn longstr() -> impl Strategy<Value = LongString> {
     octets(300).prop_map(LongString::from)
 }
 
+/// A value only the decoder makes (`U`, `L`), obtained the only way there is:
+/// decoding `{v: value_wire}`.
+fn decoded(letter: u8, payload: &[u8]) -> FieldValue {
+    let mut wire = ((3 + payload.len()) as u32).to_be_bytes().to_vec();
+    wire.extend_from_slice(&[1, b'v', letter]);
+    wire.extend_from_slice(payload);
+    let table = decode_table(&Bytes::from(wire)).expect("decodes");
+    table.get("v").cloned().expect("the entry v")
+}
+
 fn leaf_value() -> impl Strategy<Value = FieldValue> {
     prop_oneof![
         any::<bool>().prop_map(FieldValue::Boolean),
@@ -44,14 +54,14 @@ fn leaf_value() -> impl Strategy<Value = FieldValue> {
         any::<u32>().prop_map(|bits| FieldValue::Float(f32::from_bits(bits))),
         proptest::num::f64::ANY.prop_map(FieldValue::Double),
         any::<u64>().prop_map(|bits| FieldValue::Double(f64::from_bits(bits))),
-        (any::<u8>(), any::<u32>())
+        (any::<u8>(), any::<i32>())
             .prop_map(|(scale, value)| FieldValue::Decimal(Decimal { scale, value })),
         longstr().prop_map(FieldValue::LongString),
         octets(64).prop_map(|b| FieldValue::ByteArray(Bytes::from(b))),
         any::<u64>().prop_map(FieldValue::Timestamp),
         Just(FieldValue::Void),
-        any::<i16>().prop_map(FieldValue::SpecShortInt),
-        any::<i64>().prop_map(FieldValue::SpecLongLongInt),
+        any::<i16>().prop_map(|v| decoded(b'U', &v.to_be_bytes())),
+        any::<i64>().prop_map(|v| decoded(b'L', &v.to_be_bytes())),
     ]
 }
 
