@@ -386,12 +386,20 @@ mod tests {
             book.forget(t);
         }
         assert_eq!(
-            book.lock().abandoned.iter().map(|(s, e)| (*s, *e)).collect::<Vec<_>>(),
+            book.lock()
+                .abandoned
+                .iter()
+                .map(|(s, e)| (*s, *e))
+                .collect::<Vec<_>>(),
             [(3, 6), (7, 10)]
         );
         book.settle(7, true, Ok(false));
         assert_eq!(
-            book.lock().abandoned.iter().map(|(s, e)| (*s, *e)).collect::<Vec<_>>(),
+            book.lock()
+                .abandoned
+                .iter()
+                .map(|(s, e)| (*s, *e))
+                .collect::<Vec<_>>(),
             [(8, 10)]
         );
         assert!(matches!(outcome(&book, 6), Some(Ok(false))));

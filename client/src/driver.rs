@@ -746,8 +746,11 @@ impl Driver {
     fn refresh_full(&mut self) {
         if !self.full.is_empty() {
             let consumers = &self.consumers;
-            self.full
-                .retain(|key| consumers.get(key).is_some_and(|c| !c.cancelling && c.gauge.is_full()));
+            self.full.retain(|key| {
+                consumers
+                    .get(key)
+                    .is_some_and(|c| !c.cancelling && c.gauge.is_full())
+            });
         }
     }
 

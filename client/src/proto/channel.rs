@@ -238,7 +238,11 @@ impl Confirms {
     /// the same exchange and routing key. (Two of those in flight at once,
     /// one routed and one not, can only differ by headers, through a
     /// headers exchange; then the earlier is named.)
-    pub(crate) fn returned(&mut self, exchange: &ShortString, routing_key: &ShortString) -> Option<u64> {
+    pub(crate) fn returned(
+        &mut self,
+        exchange: &ShortString,
+        routing_key: &ShortString,
+    ) -> Option<u64> {
         let i = self
             .mandatory
             .iter()

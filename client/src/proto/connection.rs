@@ -856,7 +856,12 @@ impl<T> Core<T> {
         if due(self.conn_pending.front()) && matches!(self.state, State::Open) {
             let method = self.conn_pending.front().map_or("", |p| p.method);
             let error = Error::RpcTimeout { method, after };
-            for w in self.conn_pending.drain(..).filter_map(|p| p.waiter).collect::<Vec<_>>() {
+            for w in self
+                .conn_pending
+                .drain(..)
+                .filter_map(|p| p.waiter)
+                .collect::<Vec<_>>()
+            {
                 self.reply(w, Err(error.clone()));
             }
             self.start_close(now, None, error);
@@ -1120,7 +1125,11 @@ impl<T> Core<T> {
         if header.body_size > limit {
             return self.refuse_content(now, id, header.body_size, limit);
         }
-        let Some(incoming) = self.channels.get_mut(&id).and_then(|ch| ch.incoming.as_mut()) else {
+        let Some(incoming) = self
+            .channels
+            .get_mut(&id)
+            .and_then(|ch| ch.incoming.as_mut())
+        else {
             return;
         };
         let Some(method) = incoming.method.take() else {
@@ -1357,7 +1366,8 @@ impl<T> Core<T> {
                     .confirms
                     .as_mut()
                     .and_then(|c| c.returned(&r.exchange, &r.routing_key));
-                if let Some(returned) = ticket.and_then(|_| Returned::from_content(content.clone())) {
+                if let Some(returned) = ticket.and_then(|_| Returned::from_content(content.clone()))
+                {
                     self.settle_ticket(id, ticket, Err(Error::Returned(Box::new(returned))));
                 }
                 self.events.push_back(Event::Returned {

@@ -2,6 +2,8 @@
 //! pipe: it reads the client's frames with `Frame::decode` and writes the
 //! frames a test chooses, nothing more. Also a stream that can be broken on
 //! demand (a TCP reset), and fixtures.
+// Shared by several test binaries, each of which uses a part of it.
+#![allow(dead_code)]
 
 use std::future::Future;
 use std::io;
@@ -191,6 +193,16 @@ impl FakeBroker {
 
     /// Drops the broker's end: the client reads EOF.
     pub(crate) fn hang_up(self) {}
+
+    /// The raw pipe, once every frame read so far was taken.
+    pub(crate) fn into_io(self) -> DuplexStream {
+        assert!(
+            self.rx.is_empty(),
+            "unread client octets: {:?}",
+            &self.rx[..]
+        );
+        self.io
+    }
 }
 
 /// Connects over a fresh pipe and answers the handshake with `tune`.
@@ -198,7 +210,16 @@ pub(crate) async fn open(
     config: ConnectionConfig,
     tune: ConnectionTune,
 ) -> (Connection, FakeBroker) {
-    let (client, mut broker) = pipe(1 << 20);
+    open_over_pipe(config, tune, 1 << 20).await
+}
+
+/// [`open`] over a pipe that holds `capacity` octets each way.
+pub(crate) async fn open_over_pipe(
+    config: ConnectionConfig,
+    tune: ConnectionTune,
+    capacity: usize,
+) -> (Connection, FakeBroker) {
+    let (client, mut broker) = pipe(capacity);
     let (conn, _) = within("handshake", async {
         tokio::join!(
             Connection::connect_stream(client, config),

@@ -339,6 +339,16 @@ impl Harness {
     /// Publishes with a ticket (the harness's waiter numbers, which grow
     /// like a confirm book's tickets); see [`Harness::confirm`].
     pub(super) fn publish(&mut self, channel: ChannelRef, body: impl Into<Bytes>) -> u32 {
+        self.publish_with(channel, publish_method(), body)
+    }
+
+    /// [`Harness::publish`] with the basic.publish given.
+    pub(super) fn publish_with(
+        &mut self,
+        channel: ChannelRef,
+        method: BasicPublish,
+        body: impl Into<Bytes>,
+    ) -> u32 {
         let w = self.waiter();
         self.pull_events();
         self.unsettled.entry(channel.id).or_default().insert(w);
@@ -346,7 +356,7 @@ impl Harness {
             self.now,
             channel,
             Box::new(Outgoing {
-                method: publish_method().into(),
+                method: method.into(),
                 properties: BasicProperties::default(),
                 body: body.into(),
             }),

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod bounds;
 mod channels;
 mod content;
 mod failures;
