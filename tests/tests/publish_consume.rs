@@ -252,8 +252,15 @@ async fn a_mandatory_unroutable_publish_comes_back_with_312_no_route() {
     )
     .await
     .unwrap();
-    // The broker sends basic.return before the confirm of the same message.
-    step("the confirm", confirm.wait()).await.unwrap();
+    // The broker sends basic.return before the confirm of the same message,
+    // and the confirm says so (issue 9, item 11).
+    match step("the confirm", confirm.wait()).await {
+        Err(Error::Returned(r)) => {
+            assert_eq!(&r.body[..], b"come back");
+            assert_eq!(r.reply_code, ReplyCode::NO_ROUTE);
+        }
+        other => panic!("expected Returned, got {other:?}"),
+    }
     let returned = step("basic.return", ch.next_return())
         .await
         .expect("a returned message");

@@ -1250,18 +1250,14 @@ impl<T> Core<T> {
         let Some(ch) = self.channels.get_mut(&id) else {
             return;
         };
-        if !ch
-            .pending
-            .front()
-            .is_some_and(|p| reply_matches(p.reply, ids))
-        {
+        let Some(i) = answered_request(&ch.pending, ids) else {
             return self.violation(
                 now,
                 ReplyCode::UNEXPECTED_FRAME,
                 format!("unexpected {} on channel {id}", method.name()),
             );
-        }
-        let waiter = ch.pending.pop_front().and_then(|p| p.waiter);
+        };
+        let waiter = ch.pending.remove(i).and_then(|p| p.waiter);
         let reply = match method {
             Method::BasicGetOk(_) => {
                 if let Method::BasicGetOk(ok) = &method {
@@ -1416,6 +1412,25 @@ impl<T> Core<T> {
         self.events
             .push_back(Event::ChannelClosed { channel: id, error });
     }
+}
+
+/// Which pending request a reply with `ids` answers, if any. Replies come
+/// in request order (spec 4.7), with one exception RabbitMQ makes: its
+/// basic.consume-ok and basic.cancel-ok are sent by the queue, not the
+/// channel, so they may come after the replies to requests sent after them.
+/// Those two answer the oldest request of their kind; any other reply
+/// answers the oldest request that is not one of them.
+fn answered_request<T>(pending: &VecDeque<Pending<T>>, ids: (u16, u16)) -> Option<usize> {
+    const FLOATING: [(u16, u16); 2] = [
+        (BasicConsumeOk::CLASS_ID, BasicConsumeOk::METHOD_ID),
+        (BasicCancelOk::CLASS_ID, BasicCancelOk::METHOD_ID),
+    ];
+    let i = if FLOATING.contains(&ids) {
+        pending.iter().position(|p| p.reply == ids)?
+    } else {
+        pending.iter().position(|p| !FLOATING.contains(&p.reply))?
+    };
+    reply_matches(pending[i].reply, ids).then_some(i)
 }
 
 fn close_reason(close: &ConnectionClose) -> CloseReason {

@@ -564,3 +564,61 @@ fn a_settle_sends_its_method_and_nothing_on_a_closed_channel() {
     h.core.settle(now, ch, 8, Settle::Ack { multiple: false });
     assert!(h.sent_bytes().is_empty(), "dropped: the handle reports it");
 }
+
+/// RabbitMQ sends basic.consume-ok and basic.cancel-ok from the queue's
+/// process, so a reply to a later request on the channel may overtake them
+/// (seen against the real broker: a queue.declare-ok before the cancel-ok
+/// of a basic.cancel sent first). Found by issue 9's dropped-consumer test.
+#[test]
+fn consume_ok_and_cancel_ok_may_come_after_later_replies() {
+    let mut h = Harness::opened();
+    let ch = h.open_channel();
+    let cancel = h.call(
+        ch,
+        BasicCancel {
+            consumer_tag: "c".into(),
+            nowait: false,
+        },
+    );
+    let consume = h.call(
+        ch,
+        BasicConsume {
+            queue: "q".into(),
+            consumer_tag: "d".into(),
+            ..Default::default()
+        },
+    );
+    let declared = h.call(ch, declare("q"));
+    h.sent_frames();
+    h.receive_method(ch.id, declare_ok("q"));
+    assert!(matches!(
+        h.reply(declared),
+        Ok(Reply::Method(Method::QueueDeclareOk(_)))
+    ));
+    h.receive_method(
+        ch.id,
+        BasicConsumeOk {
+            consumer_tag: "d".into(),
+        },
+    );
+    h.receive_method(
+        ch.id,
+        BasicCancelOk {
+            consumer_tag: "c".into(),
+        },
+    );
+    assert!(matches!(
+        h.reply(consume),
+        Ok(Reply::Method(Method::BasicConsumeOk(_)))
+    ));
+    assert!(matches!(
+        h.reply(cancel),
+        Ok(Reply::Method(Method::BasicCancelOk(_)))
+    ));
+    // Any other reply still answers the oldest request, or is a violation.
+    let w = h.call(ch, declare("q2"));
+    h.sent_frames();
+    h.receive_method(ch.id, BasicQosOk::default());
+    assert_eq!(h.sent_connection_close(), 505);
+    assert!(h.reply(w).is_err());
+}
