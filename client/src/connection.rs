@@ -107,7 +107,7 @@ impl Connection {
             Reply::ChannelOpened(channel) => {
                 Ok(Channel::new(self.clone(), channel, route, returns_rx))
             }
-            other => Err(unexpected(other)),
+            other => Err(Error::internal(format!("{other:?} for channel.open"))),
         }
     }
 
@@ -304,13 +304,6 @@ impl Connection {
             .get()
             .cloned()
             .unwrap_or(Error::ClientClosed)
-    }
-}
-
-pub(crate) fn unexpected(reply: Reply) -> Error {
-    Error::ProtocolViolation {
-        reply_code: amqp_wire::ReplyCode::INTERNAL_ERROR,
-        message: format!("unexpected reply {reply:?}"),
     }
 }
 

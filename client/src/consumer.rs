@@ -80,7 +80,7 @@ impl Consumer {
             }
             None => {
                 self.done = true;
-                self.channel.consumer_ended().map(Err)
+                self.channel.error().map(Err)
             }
         }
     }
@@ -95,12 +95,12 @@ impl Consumer {
         &self.channel
     }
 
-    /// basic.cancel: the broker sends no more; deliveries already on their
-    /// way still come out of `next`, then it returns `None`.
+    /// basic.cancel (60/30) of this consumer: the broker sends no more;
+    /// deliveries already on their way still come out of `next`, then it
+    /// returns `None`.
     pub async fn cancel(&self) -> Result<()> {
-        self.channel
-            .basic_cancel(self.tag.as_str().unwrap_or_default())
-            .await
+        let tag = self.tag.as_str().unwrap_or_default();
+        self.channel.basic_cancel(tag, Default::default()).await
     }
 }
 
@@ -198,21 +198,27 @@ impl Delivery {
         }
     }
 
-    /// basic.ack of this delivery.
+    /// basic.ack (60/80) of this delivery alone (see [`Channel::basic_ack`]).
     pub async fn ack(&self) -> Result<()> {
-        self.channel.basic_ack(self.delivery_tag, false).await
+        let options = crate::BasicAckOptions::default();
+        self.channel.basic_ack(self.delivery_tag, options).await
     }
 
-    /// basic.nack of this delivery; `requeue` puts it back in the queue.
+    /// basic.nack (60/120) of this delivery alone; `requeue` puts it back in
+    /// the queue.
     pub async fn nack(&self, requeue: bool) -> Result<()> {
-        self.channel
-            .basic_nack(self.delivery_tag, false, requeue)
-            .await
+        let options = crate::BasicNackOptions {
+            multiple: false,
+            requeue,
+        };
+        self.channel.basic_nack(self.delivery_tag, options).await
     }
 
-    /// basic.reject of this delivery; `requeue` puts it back in the queue.
+    /// basic.reject (60/90) of this delivery; `requeue` puts it back in the
+    /// queue.
     pub async fn reject(&self, requeue: bool) -> Result<()> {
-        self.channel.basic_reject(self.delivery_tag, requeue).await
+        let options = crate::BasicRejectOptions { requeue };
+        self.channel.basic_reject(self.delivery_tag, options).await
     }
 
     /// The channel it came on.

@@ -157,6 +157,10 @@ pub enum Error {
     /// confirm on a channel without confirm.select).
     #[error("invalid use: {0}")]
     InvalidUse(&'static str),
+    /// A bug in this client, not the broker's doing: an internal answer
+    /// that does not fit the request it answers. Please report it.
+    #[error("internal error in amqp-client (a bug, please report it): {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -188,6 +192,17 @@ impl Error {
             if r.reply_code == ReplyCode::PRECONDITION_FAILED
                 && r.reply_text.contains("delivery acknowledgement")
                 && r.reply_text.contains("timed out"))
+    }
+
+    pub(crate) fn internal(message: String) -> Self {
+        Self::Internal(message)
+    }
+
+    /// The core answered `request` with `got`, which cannot answer it (the
+    /// core matches replies by their ids, so this is our bug).
+    pub(crate) fn unexpected_reply(request: &str, got: Option<amqp_wire::Method>) -> Self {
+        let got = got.as_ref().map_or("no reply", |m| m.name());
+        Self::Internal(format!("{request} answered with {got}"))
     }
 
     pub(crate) fn io(e: std::io::Error) -> Self {

@@ -22,7 +22,7 @@ options! {
         exclusive,
         /// Deleted when its last consumer goes.
         auto_delete,
-        /// Don't wait for declare-ok (the returned counts are then 0).
+        /// Don't wait for declare-ok: `queue_declare` then returns `None`.
         nowait,
     }
     /// queue.delete's flags.
@@ -31,7 +31,7 @@ options! {
         if_unused,
         /// Only if it has no messages.
         if_empty,
-        /// Don't wait for delete-ok.
+        /// Don't wait for delete-ok: `queue_delete` then returns `None`.
         nowait,
     }
     /// exchange.declare's flags.
@@ -72,7 +72,7 @@ options! {
     }
     /// queue.purge's flag (class 50, method 30).
     QueuePurgeOptions {
-        /// Don't wait for purge-ok (the returned count is then 0).
+        /// Don't wait for purge-ok: `queue_purge` then returns `None`.
         nowait,
     }
     /// exchange.delete's flags (class 40, method 20).
@@ -82,9 +82,46 @@ options! {
         /// Don't wait for delete-ok.
         nowait,
     }
-    /// exchange.bind's and exchange.unbind's flag (class 40, methods 30 and 40).
+    /// exchange.bind's flag (class 40, method 30).
     ExchangeBindOptions {
-        /// Don't wait for bind-ok / unbind-ok.
+        /// Don't wait for bind-ok.
+        nowait,
+    }
+    /// exchange.unbind's flag (class 40, method 40).
+    ExchangeUnbindOptions {
+        /// Don't wait for unbind-ok.
+        nowait,
+    }
+    /// basic.get's flag (class 60, method 70).
+    BasicGetOptions {
+        /// The message needs no ack: it is gone from the queue once sent.
+        no_ack,
+    }
+    /// basic.ack's flag (class 60, method 80).
+    BasicAckOptions {
+        /// Also every earlier unacked delivery of the channel.
+        multiple,
+    }
+    /// basic.nack's flags (class 60, method 120, a RabbitMQ extension).
+    BasicNackOptions {
+        /// Also every earlier unacked delivery of the channel.
+        multiple,
+        /// Put them back in the queue (else drop or dead-letter them).
+        requeue,
+    }
+    /// basic.reject's flag (class 60, method 90).
+    BasicRejectOptions {
+        /// Put it back in the queue (else drop or dead-letter it).
+        requeue,
+    }
+    /// basic.recover's and basic.recover-async's flag (class 60, methods 110 and 100).
+    BasicRecoverOptions {
+        /// Requeue the unacked messages (the only way RabbitMQ recovers).
+        requeue,
+    }
+    /// confirm.select's flag (class 85, method 10).
+    ConfirmSelectOptions {
+        /// Don't wait for select-ok.
         nowait,
     }
     /// basic.cancel's flag (class 60, method 30).
@@ -117,5 +154,34 @@ impl QueueDeclareOptions {
             durable: true,
             ..Self::default()
         }
+    }
+}
+
+/// basic.qos's arguments besides `prefetch_count` (class 60, method 10).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BasicQosOptions {
+    /// A limit in octets of unacked deliveries; 0 for none. RabbitMQ
+    /// implements no such limit: it answers anything else by closing the
+    /// connection with 540 NOT_IMPLEMENTED.
+    pub prefetch_size: u32,
+    /// Apply the limit to the channel as a whole rather than per consumer
+    /// (RabbitMQ's reading of the bit).
+    pub global: bool,
+}
+
+impl BasicNackOptions {
+    /// `requeue` set: the delivery goes back to the queue.
+    pub fn requeue() -> Self {
+        Self {
+            requeue: true,
+            ..Self::default()
+        }
+    }
+}
+
+impl BasicRejectOptions {
+    /// `requeue` set: the delivery goes back to the queue.
+    pub fn requeue() -> Self {
+        Self { requeue: true }
     }
 }
