@@ -42,11 +42,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ack_frame;
 mod constants;
 pub mod display;
 mod error;
 pub mod field_table;
 mod frame;
+// The fuzz targets' bodies are public only for the fuzz crate and our own
+// tests (which turn the feature on): not API that users should lean on.
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod method;
 mod primitives;

@@ -16,8 +16,9 @@ use crate::primitives::{Reader, Writer};
 use crate::strings::ShortString;
 
 /// The class whose content we carry: basic (60) is the only content class
-/// in AMQP 0-9-1 as RabbitMQ implements it.
-pub const BASIC_CLASS_ID: u16 = 60;
+/// in AMQP 0-9-1 as RabbitMQ implements it. Taken from the method table,
+/// where the class id is declared.
+pub const BASIC_CLASS_ID: u16 = crate::method::BasicPublish::CLASS_ID;
 
 /// `delivery_mode` value for a message the broker may lose on restart.
 pub const DELIVERY_MODE_TRANSIENT: u8 = 1;

@@ -33,7 +33,7 @@ fn queue_declare_with_table_body(body: &[u8]) -> Vec<u8> {
     let mut args = vec![0, 0, 1, b'q', 0];
     args.extend_from_slice(&(body.len() as u32).to_be_bytes());
     args.extend_from_slice(body);
-    method_frame(50, 10, &args)
+    method_frame(QueueDeclare::CLASS_ID, QueueDeclare::METHOD_ID, &args)
 }
 
 /// A content header frame on channel 1 with the given payload after the class id.
@@ -115,14 +115,18 @@ fn rejects_wrong_frame_end_octet() {
 #[test]
 fn rejects_size_field_one_short_as_bad_frame_end() {
     // basic.ack with size one octet short: the frame end falls on the bit octet.
-    let mut wire = method_frame(60, 80, &[0, 0, 0, 0, 0, 0, 0, 1, 0x01]);
+    let mut wire = method_frame(
+        BasicAck::CLASS_ID,
+        BasicAck::METHOD_ID,
+        &[0, 0, 0, 0, 0, 0, 0, 1, 0x01],
+    );
     wire[6] -= 1;
     assert_rejected(&wire, DecodeError::BadFrameEnd(0x01), FRAME_ERROR);
 }
 
 #[test]
 fn checks_frame_end_before_decoding_the_payload() {
-    let mut wire = method_frame(10, 99, b"");
+    let mut wire = method_frame(ConnectionStart::CLASS_ID, 99, b"");
     *wire.last_mut().unwrap() = 0xCF;
     assert_rejected(&wire, DecodeError::BadFrameEnd(0xCF), FRAME_ERROR);
 }
@@ -294,9 +298,9 @@ fn rejects_header_frame_on_channel_0() {
 #[test]
 fn rejects_unknown_method_id_in_known_class() {
     assert_rejected(
-        &method_frame(10, 99, b""),
+        &method_frame(ConnectionStart::CLASS_ID, 99, b""),
         DecodeError::UnknownMethod {
-            class_id: 10,
+            class_id: ConnectionStart::CLASS_ID,
             method_id: 99,
         },
         NOT_IMPLEMENTED,
@@ -318,9 +322,9 @@ fn rejects_unknown_class() {
 #[test]
 fn rejects_method_id_0_of_basic() {
     assert_rejected(
-        &method_frame(60, 0, b""),
+        &method_frame(BASIC_CLASS_ID, 0, b""),
         DecodeError::UnknownMethod {
-            class_id: 60,
+            class_id: BASIC_CLASS_ID,
             method_id: 0,
         },
         NOT_IMPLEMENTED,
@@ -360,7 +364,7 @@ fn rejects_method_payload_with_only_a_class_id() {
 fn rejects_truncated_method_payload() {
     // basic.ack with 2 of the 8 delivery-tag octets.
     assert_rejected(
-        &method_frame(60, 80, &[0, 0]),
+        &method_frame(BasicAck::CLASS_ID, BasicAck::METHOD_ID, &[0, 0]),
         truncated("method"),
         SYNTAX_ERROR,
     );
@@ -370,7 +374,11 @@ fn rejects_truncated_method_payload() {
 fn rejects_missing_bit_octet() {
     // basic.ack with its delivery tag but no octet for `multiple`.
     assert_rejected(
-        &method_frame(60, 80, &[0, 0, 0, 0, 0, 0, 0, 1]),
+        &method_frame(
+            BasicAck::CLASS_ID,
+            BasicAck::METHOD_ID,
+            &[0, 0, 0, 0, 0, 0, 0, 1],
+        ),
         truncated("method"),
         SYNTAX_ERROR,
     );
@@ -380,7 +388,11 @@ fn rejects_missing_bit_octet() {
 fn rejects_longstr_length_past_the_end() {
     // connection.secure: challenge claims 255 octets, 2 follow.
     assert_rejected(
-        &method_frame(10, 20, b"\x00\x00\x00\xffab"),
+        &method_frame(
+            ConnectionSecure::CLASS_ID,
+            ConnectionSecure::METHOD_ID,
+            b"\x00\x00\x00\xffab",
+        ),
         truncated("method"),
         SYNTAX_ERROR,
     );
@@ -390,7 +402,11 @@ fn rejects_longstr_length_past_the_end() {
 fn rejects_shortstr_length_past_the_end() {
     // basic.consume-ok: consumer tag claims 10 octets, 3 follow.
     assert_rejected(
-        &method_frame(60, 21, b"\x0aabc"),
+        &method_frame(
+            BasicConsumeOk::CLASS_ID,
+            BasicConsumeOk::METHOD_ID,
+            b"\x0aabc",
+        ),
         truncated("method"),
         SYNTAX_ERROR,
     );
@@ -408,7 +424,11 @@ fn rejects_table_length_past_the_end() {
 #[test]
 fn rejects_trailing_bytes_after_the_last_argument() {
     assert_rejected(
-        &method_frame(60, 80, &[0, 0, 0, 0, 0, 0, 0, 1, 0x01, 0x00]),
+        &method_frame(
+            BasicAck::CLASS_ID,
+            BasicAck::METHOD_ID,
+            &[0, 0, 0, 0, 0, 0, 0, 1, 0x01, 0x00],
+        ),
         DecodeError::TrailingBytes {
             context: "basic.ack",
             extra: 1,
@@ -420,7 +440,7 @@ fn rejects_trailing_bytes_after_the_last_argument() {
 #[test]
 fn rejects_trailing_bytes_after_a_method_without_arguments() {
     assert_rejected(
-        &method_frame(90, 10, b"xyz"),
+        &method_frame(TxSelect::CLASS_ID, TxSelect::METHOD_ID, b"xyz"),
         DecodeError::TrailingBytes {
             context: "tx.select",
             extra: 3,
@@ -433,7 +453,11 @@ fn rejects_trailing_bytes_after_a_method_without_arguments() {
 fn rejects_reserved_bits_set_in_final_bit_octet() {
     // basic.ack has one bit (`multiple`); bit 1 is reserved.
     assert_rejected(
-        &method_frame(60, 80, &[0, 0, 0, 0, 0, 0, 0, 1, 0x02]),
+        &method_frame(
+            BasicAck::CLASS_ID,
+            BasicAck::METHOD_ID,
+            &[0, 0, 0, 0, 0, 0, 0, 1, 0x02],
+        ),
         DecodeError::ReservedBitsSet {
             context: "method",
             octet: 0x02,
@@ -447,7 +471,7 @@ fn rejects_reserved_bits_set_in_bit_octet_followed_by_more_fields() {
     // basic.deliver: consumer-tag, delivery-tag, redelivered (0x81), exchange, routing-key.
     let args = b"\x01c\x00\x00\x00\x00\x00\x00\x00\x01\x81\x00\x01q";
     assert_rejected(
-        &method_frame(60, 60, args),
+        &method_frame(BasicDeliver::CLASS_ID, BasicDeliver::METHOD_ID, args),
         DecodeError::ReservedBitsSet {
             context: "method",
             octet: 0x81,
@@ -573,7 +597,7 @@ fn assert_too_deep(table: Vec<u8>) {
     let mut args = vec![0, 0, 1, b'q', 0];
     args.extend_from_slice(&table);
     assert_rejected_with(
-        &method_frame(50, 10, &args),
+        &method_frame(QueueDeclare::CLASS_ID, QueueDeclare::METHOD_ID, &args),
         0,
         DecodeError::NestingTooDeep(MAX_FIELD_DEPTH),
         SYNTAX_ERROR,

@@ -163,8 +163,8 @@ fn connection_close_with_403_access_refused() {
         ConnectionClose {
             reply_code: 403,
             reply_text: "ACCESS_REFUSED".into(),
-            class_id: 10,
-            method_id: 11,
+            class_id: ConnectionStartOk::CLASS_ID,
+            method_id: ConnectionStartOk::METHOD_ID,
         },
     );
     assert_both_ways(&wire, &expected);

@@ -131,8 +131,8 @@ fn all_methods() -> Vec<Method> {
         ChannelClose {
             reply_code: 404,
             reply_text: "NOT_FOUND - no queue 'q'".into(),
-            class_id: 50,
-            method_id: 10,
+            class_id: QueueDeclare::CLASS_ID,
+            method_id: QueueDeclare::METHOD_ID,
         }
         .into(),
         ChannelCloseOk {}.into(),

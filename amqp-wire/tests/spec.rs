@@ -448,3 +448,140 @@ fn reply_codes_match_the_spec_names_and_hard_soft_classes() {
     }
     assert_eq!(count, 19);
 }
+
+/// The methods that answer `m`, as (class id, method id). The XML spec names
+/// them in `<response>` elements, which RabbitMQ's JSON definition leaves
+/// out; they follow one rule there, rebuilt here: a synchronous `name` is
+/// answered by `name-ok` of its class, and basic.get also by
+/// basic.get-empty (its one response not so named).
+fn spec_replies(m: &SpecMethod, all: &[SpecMethod]) -> Vec<(u16, u16)> {
+    if !m.synchronous {
+        return Vec::new();
+    }
+    let ids = |name: &str| {
+        let found = all.iter().find(|s| s.name == name);
+        let found = found.unwrap_or_else(|| panic!("{name}, the reply to {}", m.name));
+        (found.class_id, found.method_id)
+    };
+    let mut replies = vec![ids(&format!("{}-ok", m.name))];
+    if m.name == "basic.get" {
+        replies.push(ids("basic.get-empty"));
+    }
+    replies
+}
+
+#[test]
+fn declared_replies_are_the_ones_the_spec_names() {
+    let all = spec_methods();
+    let mut synchronous = 0;
+    for m in &all {
+        let method = default_for(m);
+        let expected = spec_replies(m, &all);
+        assert_eq!(method.replies(), expected, "replies to {}", m.name);
+        // Default instances have nowait clear: the reply is the usual one.
+        assert_eq!(
+            method.expected_reply(),
+            expected.first().copied(),
+            "expected reply to {}",
+            m.name
+        );
+        assert_eq!(method.is_synchronous(), method.expected_reply().is_some());
+        synchronous += usize::from(m.synchronous);
+    }
+    assert_eq!(synchronous, 28);
+}
+
+#[test]
+fn answers_accepts_exactly_the_replies_the_spec_names() {
+    let all = spec_methods();
+    for m in all.iter().filter(|m| m.synchronous) {
+        let expected = default_for(m).expected_reply().expect("synchronous");
+        let replies = spec_replies(m, &all);
+        for got in &all {
+            let ids = (got.class_id, got.method_id);
+            assert_eq!(
+                Method::answers(expected, ids),
+                replies.contains(&ids),
+                "{} answering {}",
+                got.name,
+                m.name
+            );
+        }
+    }
+}
+
+#[test]
+fn nowait_cancels_the_reply_of_exactly_the_methods_with_a_nowait_argument() {
+    use amqp_wire::*;
+    let nowait: Vec<Method> = vec![
+        ExchangeDeclare {
+            nowait: true,
+            ..Default::default()
+        }
+        .into(),
+        ExchangeDelete {
+            nowait: true,
+            ..Default::default()
+        }
+        .into(),
+        ExchangeBind {
+            nowait: true,
+            ..Default::default()
+        }
+        .into(),
+        ExchangeUnbind {
+            nowait: true,
+            ..Default::default()
+        }
+        .into(),
+        QueueDeclare {
+            nowait: true,
+            ..Default::default()
+        }
+        .into(),
+        QueueBind {
+            nowait: true,
+            ..Default::default()
+        }
+        .into(),
+        QueuePurge {
+            nowait: true,
+            ..Default::default()
+        }
+        .into(),
+        QueueDelete {
+            nowait: true,
+            ..Default::default()
+        }
+        .into(),
+        BasicConsume {
+            nowait: true,
+            ..Default::default()
+        }
+        .into(),
+        BasicCancel {
+            nowait: true,
+            ..Default::default()
+        }
+        .into(),
+        ConfirmSelect { nowait: true }.into(),
+    ];
+    let mut ours: Vec<&str> = nowait.iter().map(Method::name).collect();
+    ours.sort_unstable();
+    let mut spec: Vec<String> = spec_methods()
+        .into_iter()
+        .filter(|m| m.args.iter().any(|(name, _)| name == "nowait"))
+        .map(|m| m.name)
+        .collect();
+    spec.sort_unstable();
+    assert_eq!(ours, spec);
+    for method in &nowait {
+        assert!(method.is_synchronous(), "{}", method.name());
+        assert_eq!(
+            method.expected_reply(),
+            None,
+            "{} with nowait",
+            method.name()
+        );
+    }
+}

@@ -7,7 +7,7 @@ use crate::strings::ShortString;
 method! {
     /// `access.request` (30/10), client to server: asks for an access ticket
     /// to a realm (deprecated; tickets are always 0 in 0-9-1).
-    AccessRequest = 30 / 10 "access.request" {
+    AccessRequest = 30 / 10 "access.request" => AccessRequestOk {
         /// Realm name.
         realm: ShortString,
         /// Exclusive access.

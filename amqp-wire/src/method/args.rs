@@ -105,10 +105,21 @@ pub(crate) fn arg_name(field: &'static str) -> &'static str {
 
 /// Declares one method: its struct, ids, spec name, and codec. Fields are
 /// listed in wire order, named as in the spec with `-` written `_`.
+///
+/// A synchronous method (the spec's `synchronous="1"`) names after `=>` the
+/// methods that answer it (its `<response>` elements), the usual one first,
+/// and after `unless` the bit argument that asks for no reply:
+///
+/// ```text
+/// QueueDeclare = 50 / 10 "queue.declare" => QueueDeclareOk unless nowait { .. }
+/// BasicGet = 60 / 70 "basic.get" => BasicGetOk | BasicGetEmpty { .. }
+/// ```
 macro_rules! method {
     (
         $(#[$doc:meta])*
-        $name:ident = $class_id:literal / $method_id:literal $spec:literal {
+        $name:ident = $class_id:literal / $method_id:literal $spec:literal
+            $( => $reply:ident $( | $also:ident )* $( unless $nowait:ident )? )?
+        {
             $( $(#[$fdoc:meta])* $field:ident : $ty:ty ),* $(,)?
         }
     ) => {
@@ -125,6 +136,30 @@ macro_rules! method {
             pub const METHOD_ID: u16 = $method_id;
             /// Name as in the spec, `class.method`.
             pub const NAME: &'static str = $spec;
+            /// (class id, method id) of each method that answers this one,
+            /// the usual reply first; empty for an asynchronous method.
+            pub const REPLIES: &'static [(u16, u16)] = &[
+                $(
+                    ($reply::CLASS_ID, $reply::METHOD_ID),
+                    $( ($also::CLASS_ID, $also::METHOD_ID), )*
+                )?
+            ];
+            /// True if the peer answers it (the spec's `synchronous="1"`),
+            /// unless told not to by a `nowait` bit.
+            pub const SYNCHRONOUS: bool = !Self::REPLIES.is_empty();
+
+            /// (class id, method id) of the reply this request waits for;
+            /// `None` if asynchronous or sent with its `nowait` bit set.
+            /// Other methods may answer too: see [`crate::Method::answers`].
+            pub fn expected_reply(&self) -> Option<(u16, u16)> {
+                $( $(
+                    // The spec: "the server will not respond to the method".
+                    if self.$nowait {
+                        return None;
+                    }
+                )? )?
+                Self::REPLIES.first().copied()
+            }
 
             #[allow(unused_variables)]
             pub(crate) fn decode(r: &mut $crate::primitives::Reader<'_>) -> Result<Self, $crate::DecodeError> {

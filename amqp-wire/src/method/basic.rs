@@ -10,7 +10,7 @@ method! {
     /// `basic.qos` (60/10): limits how much the server sends before acks
     /// (prefetch). RabbitMQ ignores prefetch_size and reads `global` as
     /// "per channel" rather than "per consumer".
-    BasicQos = 60 / 10 "basic.qos" {
+    BasicQos = 60 / 10 "basic.qos" => BasicQosOk {
         /// Octet window; 0 for none (RabbitMQ supports only 0).
         prefetch_size: u32,
         /// Unacked deliveries allowed; 0 for unlimited.
@@ -28,7 +28,7 @@ method! {
 method! {
     /// `basic.consume` (60/20): starts a consumer; deliveries arrive as
     /// `basic.deliver` with its consumer tag.
-    BasicConsume = 60 / 20 "basic.consume" {
+    BasicConsume = 60 / 20 "basic.consume" => BasicConsumeOk unless nowait {
         /// Deprecated; 0.
         ticket: u16,
         /// Queue to consume from.
@@ -59,7 +59,7 @@ method! {
 method! {
     /// `basic.cancel` (60/30): ends a consumer. RabbitMQ also sends it to
     /// the client when the queue is deleted (consumer_cancel_notify).
-    BasicCancel = 60 / 30 "basic.cancel" {
+    BasicCancel = 60 / 30 "basic.cancel" => BasicCancelOk unless nowait {
         /// Consumer tag.
         consumer_tag: ShortString,
         /// Do not send cancel-ok.
@@ -126,7 +126,9 @@ method! {
 
 method! {
     /// `basic.get` (60/70): fetches one message synchronously (polling).
-    BasicGet = 60 / 70 "basic.get" {
+    /// Answered by get-ok (60/71), or by get-empty (60/72) when the queue
+    /// has nothing ready.
+    BasicGet = 60 / 70 "basic.get" => BasicGetOk | BasicGetEmpty {
         /// Deprecated; 0.
         ticket: u16,
         /// Queue name.
@@ -194,7 +196,7 @@ method! {
 method! {
     /// `basic.recover` (60/110): asks the server to redeliver all unacked
     /// messages of the channel.
-    BasicRecover = 60 / 110 "basic.recover" {
+    BasicRecover = 60 / 110 "basic.recover" => BasicRecoverOk {
         /// Requeue (true) rather than redeliver to the same consumer.
         requeue: bool,
     }

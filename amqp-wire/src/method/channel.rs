@@ -7,7 +7,7 @@ use crate::strings::{LongString, ShortString};
 method! {
     /// `channel.open` (20/10), client to server: opens a channel on the
     /// frame's channel number.
-    ChannelOpen = 20 / 10 "channel.open" {
+    ChannelOpen = 20 / 10 "channel.open" => ChannelOpenOk {
         /// Deprecated; must be empty.
         out_of_band: ShortString,
     }
@@ -24,7 +24,7 @@ method! {
 method! {
     /// `channel.flow` (20/20), either way: asks the peer to stop (active =
     /// false) or resume sending content on this channel.
-    ChannelFlow = 20 / 20 "channel.flow" {
+    ChannelFlow = 20 / 20 "channel.flow" => ChannelFlowOk {
         /// True to resume, false to pause.
         active: bool,
     }
@@ -41,7 +41,7 @@ method! {
 method! {
     /// `channel.close` (20/40), either way: closes the channel, with the
     /// (soft) error that caused it, such as 404 or 406.
-    ChannelClose = 20 / 40 "channel.close" {
+    ChannelClose = 20 / 40 "channel.close" => ChannelCloseOk {
         /// Why (see [`crate::ReplyCode`]).
         reply_code: u16,
         /// Human-readable reason.

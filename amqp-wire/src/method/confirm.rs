@@ -6,7 +6,7 @@ use crate::method::args::method;
 
 method! {
     /// `confirm.select` (85/10): turns on publisher confirms for the channel.
-    ConfirmSelect = 85 / 10 "confirm.select" {
+    ConfirmSelect = 85 / 10 "confirm.select" => ConfirmSelectOk unless nowait {
         /// Do not send select-ok.
         nowait: bool,
     }

@@ -16,7 +16,7 @@ method! {
     /// `connection.start` (10/10), server to client: opens negotiation,
     /// naming the protocol version, the server's properties and the SASL
     /// mechanisms and locales it offers (space-separated).
-    ConnectionStart = 10 / 10 "connection.start" {
+    ConnectionStart = 10 / 10 "connection.start" => ConnectionStartOk {
         /// Protocol major version; 0 for 0-9-1.
         version_major: u8,
         /// Protocol minor version; 9 for 0-9-1.
@@ -48,7 +48,7 @@ method! {
 
 method! {
     /// `connection.secure` (10/20), server to client: a SASL challenge.
-    ConnectionSecure = 10 / 20 "connection.secure" {
+    ConnectionSecure = 10 / 20 "connection.secure" => ConnectionSecureOk {
         /// Mechanism-specific challenge data.
         challenge: LongString,
     }
@@ -65,7 +65,7 @@ method! {
 method! {
     /// `connection.tune` (10/30), server to client: proposes limits. 0 means
     /// "no limit" for channel_max and frame_max, "no heartbeats" for heartbeat.
-    ConnectionTune = 10 / 30 "connection.tune" {
+    ConnectionTune = 10 / 30 "connection.tune" => ConnectionTuneOk {
         /// Highest channel number the server allows.
         channel_max: u16,
         /// Largest frame the server accepts, in octets.
@@ -90,7 +90,7 @@ method! {
 
 method! {
     /// `connection.open` (10/40), client to server: opens a virtual host.
-    ConnectionOpen = 10 / 40 "connection.open" {
+    ConnectionOpen = 10 / 40 "connection.open" => ConnectionOpenOk {
         /// The virtual host, e.g. `/`.
         virtual_host: ShortString,
         /// Deprecated; must be empty.
@@ -112,7 +112,7 @@ method! {
     /// `connection.close` (10/50), either way: closes the connection, with
     /// the reply code and text of why, and the method that caused it (0/0
     /// if none).
-    ConnectionClose = 10 / 50 "connection.close" {
+    ConnectionClose = 10 / 50 "connection.close" => ConnectionCloseOk {
         /// Why (see [`crate::ReplyCode`]).
         reply_code: u16,
         /// Human-readable reason.
@@ -149,7 +149,7 @@ method! {
 method! {
     /// `connection.update-secret` (10/70), client to server (RabbitMQ
     /// extension): replaces the credential, e.g. an expiring OAuth token.
-    ConnectionUpdateSecret = 10 / 70 "connection.update-secret" {
+    ConnectionUpdateSecret = 10 / 70 "connection.update-secret" => ConnectionUpdateSecretOk {
         /// The new secret.
         new_secret: LongString,
         /// Why it is updated.

@@ -8,7 +8,7 @@ use crate::strings::ShortString;
 method! {
     /// `exchange.declare` (40/10): creates an exchange, or checks it exists
     /// with the same type and flags (406 if not).
-    ExchangeDeclare = 40 / 10 "exchange.declare" {
+    ExchangeDeclare = 40 / 10 "exchange.declare" => ExchangeDeclareOk unless nowait {
         /// Deprecated; 0.
         ticket: u16,
         /// Exchange name.
@@ -37,7 +37,7 @@ method! {
 
 method! {
     /// `exchange.delete` (40/20): deletes an exchange and its bindings.
-    ExchangeDelete = 40 / 20 "exchange.delete" {
+    ExchangeDelete = 40 / 20 "exchange.delete" => ExchangeDeleteOk unless nowait {
         /// Deprecated; 0.
         ticket: u16,
         /// Exchange name.
@@ -57,7 +57,7 @@ method! {
 method! {
     /// `exchange.bind` (40/30, RabbitMQ extension): routes messages from
     /// `source` to the `destination` exchange.
-    ExchangeBind = 40 / 30 "exchange.bind" {
+    ExchangeBind = 40 / 30 "exchange.bind" => ExchangeBindOk unless nowait {
         /// Deprecated; 0.
         ticket: u16,
         /// Exchange that receives the routed messages.
@@ -81,7 +81,7 @@ method! {
 method! {
     /// `exchange.unbind` (40/40, RabbitMQ extension): removes an
     /// exchange-to-exchange binding.
-    ExchangeUnbind = 40 / 40 "exchange.unbind" {
+    ExchangeUnbind = 40 / 40 "exchange.unbind" => ExchangeUnbindOk unless nowait {
         /// Deprecated; 0.
         ticket: u16,
         /// Destination exchange of the binding.

@@ -107,7 +107,39 @@ macro_rules! methods {
                     $( Self::$name(m) => m.visit_args(f), )*
                 }
             }
+
+            /// (class id, method id) of each method that answers this one,
+            /// the usual reply first (the spec's `<response>` elements);
+            /// empty for asynchronous methods. Ignores `nowait`.
+            pub fn replies(&self) -> &'static [(u16, u16)] {
+                match self {
+                    $( Self::$name(_) => $name::REPLIES, )*
+                }
+            }
+
+            /// True for requests the peer answers with a reply method (the
+            /// spec's `synchronous="1"`), whatever their `nowait` bit says:
+            /// [`Method::expected_reply`] reads that too.
+            pub fn is_synchronous(&self) -> bool {
+                match self {
+                    $( Self::$name(_) => $name::SYNCHRONOUS, )*
+                }
+            }
+
+            /// (class id, method id) of the reply to wait for after sending
+            /// this method; `None` for asynchronous methods and for requests
+            /// sent with their `nowait` bit set, which get no reply. Where
+            /// more than one method may answer (basic.get), this is the
+            /// usual one: match what arrives with [`Method::answers`].
+            pub fn expected_reply(&self) -> Option<(u16, u16)> {
+                match self {
+                    $( Self::$name(m) => m.expected_reply(), )*
+                }
+            }
         }
+
+        /// Every method's [`Method::replies`], for [`Method::answers`].
+        const REPLIES: &[&[(u16, u16)]] = &[ $( $name::REPLIES, )* ];
     };
 }
 
@@ -142,40 +174,13 @@ impl Method {
         )
     }
 
-    /// True for requests the peer answers with a reply method (the spec's
-    /// `synchronous="1"`). A `nowait` flag, where set, cancels the reply;
-    /// that is the caller's business.
-    pub fn is_synchronous(&self) -> bool {
-        matches!(
-            self,
-            Self::ConnectionStart(_)
-                | Self::ConnectionSecure(_)
-                | Self::ConnectionTune(_)
-                | Self::ConnectionOpen(_)
-                | Self::ConnectionClose(_)
-                | Self::ConnectionUpdateSecret(_)
-                | Self::ChannelOpen(_)
-                | Self::ChannelFlow(_)
-                | Self::ChannelClose(_)
-                | Self::AccessRequest(_)
-                | Self::ExchangeDeclare(_)
-                | Self::ExchangeDelete(_)
-                | Self::ExchangeBind(_)
-                | Self::ExchangeUnbind(_)
-                | Self::QueueDeclare(_)
-                | Self::QueueBind(_)
-                | Self::QueuePurge(_)
-                | Self::QueueDelete(_)
-                | Self::QueueUnbind(_)
-                | Self::BasicQos(_)
-                | Self::BasicConsume(_)
-                | Self::BasicCancel(_)
-                | Self::BasicGet(_)
-                | Self::BasicRecover(_)
-                | Self::TxSelect(_)
-                | Self::TxCommit(_)
-                | Self::TxRollback(_)
-                | Self::ConfirmSelect(_)
-        )
+    /// Whether a method with ids `got` answers the request whose
+    /// [`Method::expected_reply`] was `expected`: the expected reply itself,
+    /// or another the request allows (basic.get-empty for basic.get).
+    pub fn answers(expected: (u16, u16), got: (u16, u16)) -> bool {
+        expected == got
+            || REPLIES
+                .iter()
+                .any(|replies| replies.first() == Some(&expected) && replies.contains(&got))
     }
 }

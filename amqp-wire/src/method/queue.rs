@@ -9,7 +9,7 @@ method! {
     /// `queue.declare` (50/10): creates a queue, or checks that it exists
     /// with the same flags and arguments (406 if not). An empty name asks
     /// the server to pick one.
-    QueueDeclare = 50 / 10 "queue.declare" {
+    QueueDeclare = 50 / 10 "queue.declare" => QueueDeclareOk unless nowait {
         /// Deprecated; 0.
         ticket: u16,
         /// Queue name; empty for a server-named queue.
@@ -43,7 +43,7 @@ method! {
 
 method! {
     /// `queue.bind` (50/20): routes messages from an exchange to the queue.
-    QueueBind = 50 / 20 "queue.bind" {
+    QueueBind = 50 / 20 "queue.bind" => QueueBindOk unless nowait {
         /// Deprecated; 0.
         ticket: u16,
         /// Queue name.
@@ -66,7 +66,7 @@ method! {
 
 method! {
     /// `queue.purge` (50/30): removes all ready messages (not unacked ones).
-    QueuePurge = 50 / 30 "queue.purge" {
+    QueuePurge = 50 / 30 "queue.purge" => QueuePurgeOk unless nowait {
         /// Deprecated; 0.
         ticket: u16,
         /// Queue name.
@@ -86,7 +86,7 @@ method! {
 
 method! {
     /// `queue.delete` (50/40): deletes a queue and its messages.
-    QueueDelete = 50 / 40 "queue.delete" {
+    QueueDelete = 50 / 40 "queue.delete" => QueueDeleteOk unless nowait {
         /// Deprecated; 0.
         ticket: u16,
         /// Queue name.
@@ -110,7 +110,7 @@ method! {
 
 method! {
     /// `queue.unbind` (50/50): removes a queue binding. It has no `nowait`.
-    QueueUnbind = 50 / 50 "queue.unbind" {
+    QueueUnbind = 50 / 50 "queue.unbind" => QueueUnbindOk {
         /// Deprecated; 0.
         ticket: u16,
         /// Queue name.

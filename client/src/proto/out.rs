@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-use amqp_wire::{BasicAck, FRAME_END, FRAME_METHOD};
+use amqp_wire::{ack_frame, BasicAck};
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Bodies at least this large are queued by reference, not copied.
@@ -19,6 +19,11 @@ pub(crate) struct OutQueue {
     tail: BytesMut,
     /// A copy of everything queued, kept only while a frame tap is on.
     mirror: Option<BytesMut>,
+    /// Where in `tail` the last write began (the mark given to
+    /// `mirror_from`), while all of it is still there. [`OutQueue::fold_ack`]
+    /// rewrites only a frame that starts at such a boundary: the last 21
+    /// octets of a small message body may look just like an ack.
+    last_write_at: Option<usize>,
 }
 
 impl OutQueue {
@@ -35,7 +40,10 @@ impl OutQueue {
         &mut self.tail
     }
 
+    /// Marks the frames written to the tail since `mark` as one write: for
+    /// the frame tap, and as the frame boundary [`OutQueue::fold_ack`] needs.
     pub(crate) fn mirror_from(&mut self, mark: usize) {
+        self.last_write_at = Some(mark);
         if let Some(mirror) = &mut self.mirror {
             mirror.extend_from_slice(&self.tail[mark..]);
         }
@@ -50,6 +58,7 @@ impl OutQueue {
             self.chunks.push_back(self.tail.split().freeze());
         }
         self.chunks.push_back(bytes);
+        self.last_write_at = None;
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -89,7 +98,10 @@ impl OutQueue {
                     return;
                 }
                 None => {
-                    self.tail.advance(n.min(self.tail.len()));
+                    let n = n.min(self.tail.len());
+                    self.tail.advance(n);
+                    // A write that has begun to leave can no longer change.
+                    self.last_write_at = self.last_write_at.and_then(|at| at.checked_sub(n));
                     return;
                 }
             }
@@ -104,27 +116,27 @@ impl OutQueue {
     /// the broker as one. Never with a frame tap on, which must see the frames
     /// as first queued.
     pub(crate) fn fold_ack(&mut self, channel: u16, delivery_tag: u64) -> bool {
-        const LEN: usize = 21;
-        if self.mirror.is_some() || self.tail.len() < LEN {
+        if self.mirror.is_some() {
             return false;
         }
-        let at = self.tail.len() - LEN;
-        let frame = &mut self.tail[at..];
-        let mut head = [0u8; 11];
-        head[0] = FRAME_METHOD;
-        head[1..3].copy_from_slice(&channel.to_be_bytes());
-        head[3..7].copy_from_slice(&13u32.to_be_bytes());
-        head[7..9].copy_from_slice(&BasicAck::CLASS_ID.to_be_bytes());
-        head[9..11].copy_from_slice(&BasicAck::METHOD_ID.to_be_bytes());
-        let mut tag = [0u8; 8];
-        tag.copy_from_slice(&frame[11..19]);
-        if frame[..11] != head || frame[20] != FRAME_END || u64::from_be_bytes(tag) >= delivery_tag
-        {
+        let Some(at) = self
+            .last_write_at
+            .filter(|&at| self.tail.len().checked_sub(at) == Some(ack_frame::FRAME_LEN))
+        else {
             return false;
+        };
+        let last = &mut self.tail[at..];
+        match BasicAck::from_frame(last) {
+            Some((on, ack)) if on == channel && ack.delivery_tag < delivery_tag => {
+                let multiple = BasicAck {
+                    delivery_tag,
+                    multiple: true,
+                };
+                last.copy_from_slice(&multiple.frame(channel));
+                true
+            }
+            _ => false,
         }
-        frame[11..19].copy_from_slice(&delivery_tag.to_be_bytes());
-        frame[19] = 1; // multiple
-        true
     }
 
     /// Everything queued since the last call, for the frame tap.
@@ -155,5 +167,89 @@ mod tests {
         assert_eq!(joined, b"defgh");
         q.advance(5);
         assert!(q.is_empty());
+    }
+
+    /// Queues `frame` as one write, as the core does.
+    fn write(q: &mut OutQueue, frame: &[u8]) {
+        let mark = q.tail().len();
+        q.tail().extend_from_slice(frame);
+        q.mirror_from(mark);
+    }
+
+    fn ack(delivery_tag: u64, multiple: bool) -> [u8; ack_frame::FRAME_LEN] {
+        BasicAck {
+            delivery_tag,
+            multiple,
+        }
+        .frame(1)
+    }
+
+    #[test]
+    fn an_ack_folds_into_the_ack_queued_just_before_it() {
+        let mut q = OutQueue::new(false);
+        write(&mut q, b"earlier frames");
+        write(&mut q, &ack(3, false));
+        assert!(q.fold_ack(1, 5));
+        assert!(q.fold_ack(1, 6));
+        let mut expected = b"earlier frames".to_vec();
+        expected.extend_from_slice(&ack(6, true));
+        assert_eq!(q.tail()[..], expected[..]);
+    }
+
+    #[test]
+    fn an_ack_does_not_fold_into_another_channel_a_later_tag_or_a_nack() {
+        let mut q = OutQueue::new(false);
+        write(&mut q, &ack(3, false));
+        assert!(!q.fold_ack(2, 5), "other channel");
+        assert!(!q.fold_ack(1, 3), "same tag");
+        assert!(!q.fold_ack(1, 2), "lower tag");
+        let nack = amqp_wire::BasicNack {
+            delivery_tag: 3,
+            multiple: false,
+            requeue: true,
+        }
+        .frame(1);
+        write(&mut q, &nack);
+        assert!(!q.fold_ack(1, 5), "nack");
+        assert_eq!(q.len(), 2 * ack_frame::FRAME_LEN);
+    }
+
+    #[test]
+    fn message_body_octets_that_look_like_an_ack_are_left_alone() {
+        // A body frame whose last 20 octets spell a basic.ack of tag 3:
+        // only its own frame-end completes the look-alike.
+        let lookalike = ack(3, false);
+        let mut body_frame = vec![amqp_wire::FRAME_BODY, 0, 1, 0, 0, 0, 22, b'x', b'y'];
+        body_frame.extend_from_slice(&lookalike[..ack_frame::FRAME_LEN - 1]);
+        body_frame.push(amqp_wire::FRAME_END);
+        let mut q = OutQueue::new(false);
+        write(&mut q, &body_frame);
+        assert_eq!(
+            q.tail()[body_frame.len() - ack_frame::FRAME_LEN..],
+            lookalike
+        );
+        assert!(!q.fold_ack(1, 5));
+        assert_eq!(q.tail()[..], body_frame[..]);
+    }
+
+    #[test]
+    fn an_ack_that_began_to_leave_is_not_rewritten() {
+        let mut q = OutQueue::new(false);
+        write(&mut q, &ack(3, false));
+        q.advance(1);
+        assert!(!q.fold_ack(1, 5));
+
+        let mut q = OutQueue::new(false);
+        write(&mut q, b"xy");
+        write(&mut q, &ack(3, false));
+        q.advance(2);
+        assert!(q.fold_ack(1, 5), "only the frames before it left");
+    }
+
+    #[test]
+    fn acks_do_not_fold_while_a_frame_tap_is_on() {
+        let mut q = OutQueue::new(true);
+        write(&mut q, &ack(3, false));
+        assert!(!q.fold_ack(1, 5));
     }
 }

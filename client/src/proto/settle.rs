@@ -1,10 +1,10 @@
 //! basic.ack, basic.nack and basic.reject (spec 60/80, 60/120, 60/90): the
-//! one method sent per delivery. Each is a fixed 21-octet frame, written
-//! here in one copy instead of through the general method encoder, which
-//! cost more than the rest of an ack's path; a test holds it to the codec's
-//! encoding octet for octet.
+//! one method sent per delivery. Each is a fixed-size frame that
+//! `amqp_wire::ack_frame` builds in one copy instead of through the general
+//! method encoder, which cost more than the rest of an ack's path; a test
+//! holds it to the general encoding octet for octet.
 
-use amqp_wire::{BasicAck, BasicNack, BasicReject, FRAME_END, FRAME_METHOD};
+use amqp_wire::{BasicAck, BasicNack, BasicReject};
 use bytes::BytesMut;
 
 /// How a delivery is settled, with the flags of its method.
@@ -14,11 +14,6 @@ pub(crate) enum Settle {
     Nack { multiple: bool, requeue: bool },
     Reject { requeue: bool },
 }
-
-/// Frame header (7) + class and method ids (4) + delivery-tag (8) + one
-/// octet of bits + frame-end.
-const FRAME_LEN: usize = 21;
-const PAYLOAD_LEN: u32 = 13;
 
 impl Settle {
     /// Whether it covers every delivery up to its tag.
@@ -54,30 +49,24 @@ impl Settle {
 
     /// Appends the method frame on `channel` to `dst`.
     pub(crate) fn encode(self, channel: u16, delivery_tag: u64, dst: &mut BytesMut) {
-        // Bits pack from the lowest, in field order (spec 4.2.5.2).
-        let (ids, bits) = match self {
-            Self::Ack { multiple } => (
-                (BasicAck::CLASS_ID, BasicAck::METHOD_ID),
-                u8::from(multiple),
-            ),
-            Self::Nack { multiple, requeue } => (
-                (BasicNack::CLASS_ID, BasicNack::METHOD_ID),
-                u8::from(multiple) | u8::from(requeue) << 1,
-            ),
-            Self::Reject { requeue } => (
-                (BasicReject::CLASS_ID, BasicReject::METHOD_ID),
-                u8::from(requeue),
-            ),
+        let frame = match self {
+            Self::Ack { multiple } => BasicAck {
+                delivery_tag,
+                multiple,
+            }
+            .frame(channel),
+            Self::Nack { multiple, requeue } => BasicNack {
+                delivery_tag,
+                multiple,
+                requeue,
+            }
+            .frame(channel),
+            Self::Reject { requeue } => BasicReject {
+                delivery_tag,
+                requeue,
+            }
+            .frame(channel),
         };
-        let mut frame = [0u8; FRAME_LEN];
-        frame[0] = FRAME_METHOD;
-        frame[1..3].copy_from_slice(&channel.to_be_bytes());
-        frame[3..7].copy_from_slice(&PAYLOAD_LEN.to_be_bytes());
-        frame[7..9].copy_from_slice(&ids.0.to_be_bytes());
-        frame[9..11].copy_from_slice(&ids.1.to_be_bytes());
-        frame[11..19].copy_from_slice(&delivery_tag.to_be_bytes());
-        frame[19] = bits;
-        frame[20] = FRAME_END;
         dst.extend_from_slice(&frame);
     }
 }
