@@ -315,6 +315,10 @@ pub(crate) struct Driver {
     /// Consumers whose queue reached its bound: while any is, the socket
     /// is not read.
     full: Vec<(u16, ShortString)>,
+    /// False once the socket can no longer be read (EOF, error, bad frame).
+    reading: bool,
+    /// False once every handle is gone.
+    commands_open: bool,
     tap: Option<Tap>,
 }
 
@@ -343,6 +347,8 @@ impl Driver {
             channels: FastMap::default(),
             consumers: FastMap::default(),
             full: Vec::new(),
+            reading: true,
+            commands_open: true,
             tap,
         }
     }
@@ -352,8 +358,6 @@ impl Driver {
         let (mut reader, mut writer) = tokio::io::split(stream);
         let shared = self.shared.clone();
         let mut rx = BytesMut::with_capacity(READ_CHUNK);
-        let mut reading = true;
-        let mut commands_open = true;
         loop {
             self.route_events();
             self.tap_sent();
@@ -363,90 +367,27 @@ impl Driver {
             if self.core.is_closed() {
                 if out_len > 0 {
                     // Best effort: tell the peer why we close, but never hang on it.
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(1),
-                        flush_all(&mut writer, self.core.out()),
-                    )
-                    .await;
+                    let flush = flush_all(&mut writer, self.core.out());
+                    let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
                 }
                 break;
             }
             self.refresh_full();
             // TCP backpressure: while a consumer's queue is full, the broker's
             // frames wait in the socket, not in our memory.
-            let read_now = reading && self.full.is_empty();
+            let read_now = self.reading && self.full.is_empty();
             self.core.pause_reading(now(), !self.full.is_empty());
             let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
-            let accept = commands_open && !self.core.is_closed() && out_len < OUT_HIGH_WATER;
+            let accept = self.commands_open && out_len < OUT_HIGH_WATER;
             let out: &OutQueue = &*self.core.out();
             tokio::select! {
                 () = shared.wake_driver.notified() => self.handle_wake(),
-                read = reader.read_buf(&mut rx), if read_now => {
-                    match read {
-                        Ok(0) => {
-                            reading = false;
-                            let e = if rx.is_empty() {
-                                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the broker closed the TCP connection")
-                            } else {
-                                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the broker closed the TCP connection in the middle of a frame")
-                            };
-                            self.core.handle_io_error(Error::io(e));
-                        }
-                        Ok(_) => {
-                            if !self.decode_frames(&mut rx) {
-                                reading = false;
-                            }
-                        }
-                        Err(e) => {
-                            reading = false;
-                            self.core.handle_io_error(Error::io(e));
-                        }
-                    }
-                }
+                read = reader.read_buf(&mut rx), if read_now => self.after_read(read, &mut rx),
                 written = write_some(&mut writer, out), if out_len > 0 => {
-                    match written {
-                        Ok(0) => {
-                                    reading = false;
-                            self.core.handle_io_error(Error::io(std::io::ErrorKind::WriteZero.into()));
-                        }
-                        Ok(n) => {
-                                    self.core.out().advance(n);
-                            if self.core.out().is_empty() {
-                                if let Err(e) = writer.flush().await {
-                                    self.core.handle_io_error(Error::io(e));
-                                }
-                            }
-                        }
-                        Err(e) => {
-                                    reading = false;
-                            self.core.handle_io_error(Error::io(e));
-                        }
-                    }
+                    self.after_write(written, &mut writer).await
                 }
-                command = self.commands.recv(), if accept => {
-                    match command {
-                        Some(command) => {
-                            self.handle_command(command);
-                            for _ in 1..COMMAND_BATCH {
-                                if self.core.out().len() >= OUT_HIGH_WATER {
-                                    break;
-                                }
-                                match self.commands.try_recv() {
-                                    Ok(command) => self.handle_command(command),
-                                    Err(_) => break,
-                                }
-                            }
-                        }
-                        None => {
-                            // Every handle is gone: close politely.
-                            commands_open = false;
-                            self.core.close(now(), Waiter::Nobody);
-                        }
-                    }
-                }
-                () = sleep_until(deadline), if deadline.is_some() => {
-                    self.core.handle_timeout(now());
-                }
+                command = self.commands.recv(), if accept => self.take_commands(command),
+                () = sleep_until(deadline), if deadline.is_some() => self.core.handle_timeout(now()),
             }
         }
         self.route_events();
@@ -454,6 +395,73 @@ impl Driver {
         let error = self.core.error().cloned().unwrap_or(Error::ClientClosed);
         let _ = self.shared.error.set(error);
         self.shared.closed.send_replace(true);
+    }
+
+    /// What a read of the socket gave: octets to decode, EOF or an error.
+    fn after_read(&mut self, read: std::io::Result<usize>, rx: &mut BytesMut) {
+        let error = match read {
+            Ok(0) if rx.is_empty() => std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the broker closed the TCP connection",
+            ),
+            Ok(0) => std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the broker closed the TCP connection in the middle of a frame",
+            ),
+            Ok(_) => {
+                self.reading = self.decode_frames(rx);
+                return;
+            }
+            Err(e) => e,
+        };
+        self.reading = false;
+        self.core.handle_io_error(Error::io(error));
+    }
+
+    /// What a write to the socket gave: `n` octets are out of the queue.
+    /// A drained queue is flushed (TLS streams hold records until then).
+    async fn after_write<W: AsyncWrite + Unpin>(
+        &mut self,
+        written: std::io::Result<usize>,
+        writer: &mut W,
+    ) {
+        let error = match written {
+            Ok(0) => std::io::ErrorKind::WriteZero.into(),
+            Ok(n) => {
+                self.core.out().advance(n);
+                match self.core.out().is_empty() {
+                    true => match writer.flush().await {
+                        Ok(()) => return,
+                        Err(e) => e,
+                    },
+                    false => return,
+                }
+            }
+            Err(e) => e,
+        };
+        self.reading = false;
+        self.core.handle_io_error(Error::io(error));
+    }
+
+    /// Hands the core the command received and up to a batch of those
+    /// queued behind it, so their frames leave in one write; `None` means
+    /// every handle is gone, and the connection is closed politely.
+    fn take_commands(&mut self, command: Option<Command>) {
+        let Some(command) = command else {
+            self.commands_open = false;
+            self.core.close(now(), Waiter::Nobody);
+            return;
+        };
+        self.handle_command(command);
+        for _ in 1..COMMAND_BATCH {
+            if self.core.out().len() >= OUT_HIGH_WATER {
+                break;
+            }
+            match self.commands.try_recv() {
+                Ok(command) => self.handle_command(command),
+                Err(_) => break,
+            }
+        }
     }
 
     /// Decodes and handles every whole frame in `rx`; false after a

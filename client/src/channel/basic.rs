@@ -97,7 +97,11 @@ impl Channel {
     /// returns `None` after the deliveries already received. Waits for
     /// cancel-ok (60/31) unless `nowait` (see [`BasicCancelOptions::nowait`]
     /// for what that costs).
-    pub async fn basic_cancel(&self, consumer_tag: &str, options: BasicCancelOptions) -> Result<()> {
+    pub async fn basic_cancel(
+        &self,
+        consumer_tag: &str,
+        options: BasicCancelOptions,
+    ) -> Result<()> {
         let method = BasicCancel {
             consumer_tag: consumer_tag.into(),
             nowait: options.nowait,

@@ -38,7 +38,11 @@ impl Channel {
     /// exchange.delete (40/20); waits for delete-ok (40/21) unless
     /// `nowait`. RabbitMQ refuses `if_unused` with 406 PRECONDITION_FAILED
     /// while anything is bound to the exchange as a source.
-    pub async fn exchange_delete(&self, exchange: &str, options: ExchangeDeleteOptions) -> Result<()> {
+    pub async fn exchange_delete(
+        &self,
+        exchange: &str,
+        options: ExchangeDeleteOptions,
+    ) -> Result<()> {
         let method = ExchangeDelete {
             ticket: 0,
             exchange: exchange.into(),

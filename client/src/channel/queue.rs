@@ -86,7 +86,11 @@ impl Channel {
 
     /// queue.purge (50/30): removes the queue's ready messages; returns how
     /// many, from purge-ok (50/31), or `None` with `nowait`.
-    pub async fn queue_purge(&self, queue: &str, options: QueuePurgeOptions) -> Result<Option<u32>> {
+    pub async fn queue_purge(
+        &self,
+        queue: &str,
+        options: QueuePurgeOptions,
+    ) -> Result<Option<u32>> {
         let method = QueuePurge {
             ticket: 0,
             queue: queue.into(),
@@ -101,7 +105,11 @@ impl Channel {
 
     /// queue.delete (50/40); returns how many messages were deleted with
     /// it, from delete-ok (50/41), or `None` with `nowait`.
-    pub async fn queue_delete(&self, queue: &str, options: QueueDeleteOptions) -> Result<Option<u32>> {
+    pub async fn queue_delete(
+        &self,
+        queue: &str,
+        options: QueueDeleteOptions,
+    ) -> Result<Option<u32>> {
         let method = QueueDelete {
             ticket: 0,
             queue: queue.into(),

@@ -27,8 +27,8 @@ use amqp_wire::*;
 use bytes::Bytes;
 
 use super::channel::{
-    expected_reply, reply_matches, ChannelState, Confirms, Content, HeldPublish, Incoming,
-    Outgoing, Pending, Phase,
+    expected_reply, reply_matches, Body, ChannelState, Confirms, Content, HeldPublish, Incoming,
+    Outgoing, Pending, Phase, Slot,
 };
 use super::negotiate::{self, Tuning};
 use super::out::{OutQueue, ZERO_COPY_MIN};
@@ -113,40 +113,51 @@ pub(crate) enum Event<T> {
     Closed(Error),
 }
 
-enum State {
+/// Where the connection is, with what only that stage needs (quinn-proto's
+/// `state` module is the model): nothing here can be read in a stage it
+/// means nothing in.
+enum State<T> {
+    /// Protocol header sent; connection.start awaited.
     AwaitingStart,
-    AwaitingTune,
-    AwaitingOpenOk,
+    /// start-ok sent; tune awaited. The broker's properties wait for
+    /// `Event::Opened`.
+    AwaitingTune {
+        server_properties: FieldTable,
+    },
+    /// tune-ok and open sent; open-ok awaited.
+    AwaitingOpenOk {
+        server_properties: FieldTable,
+    },
     Open,
-    /// We sent connection.close; only close / close-ok matter now.
-    Closing,
-    Closed,
+    /// We sent connection.close (spec 4.2.4: only close / close-ok matter
+    /// now) because of `reason`; `waiter` hears of close-ok, which is
+    /// given up at `deadline`.
+    Closing {
+        reason: Error,
+        waiter: Option<T>,
+        deadline: Option<Instant>,
+    },
+    /// Over: every call gets `reason`.
+    Closed {
+        reason: Error,
+    },
 }
 
 pub(crate) struct Core<T> {
     config: ConnectionConfig,
-    state: State,
-    /// Why the connection is closing or closed.
-    error: Option<Error>,
+    state: State<T>,
     tuning: Tuning,
-    channels: FastMap<u16, ChannelState<T>>,
-    generations: FastMap<u16, u64>,
-    /// Why each recently closed channel closed, by (id, generation).
-    closed: FastMap<u16, (u64, Error)>,
+    /// Every channel number in use or used, one slot each.
+    channels: FastMap<u16, Slot<T>>,
     next_generation: u64,
     /// Waiters for connection-level replies (update-secret-ok).
     conn_pending: VecDeque<Pending<T>>,
-    close_waiter: Option<T>,
-    /// When our connection.close gives up waiting for close-ok.
-    close_deadline: Option<Instant>,
     /// How long a delivery may stay unacked before it is reported.
     ack_warning_after: Option<Duration>,
     out: OutQueue,
     events: VecDeque<Event<T>>,
     last_read: Instant,
     last_write: Instant,
-    /// connection.start's server-properties, kept for `Event::Opened`.
-    server_properties: FieldTable,
     /// The driver has stopped reading (a consumer's queue is full): the
     /// broker's silence then says nothing about its health.
     reading_paused: bool,
@@ -161,24 +172,18 @@ impl<T> Core<T> {
             ack_warning_after: config.ack_warning_after(),
             config,
             state: State::AwaitingStart,
-            error: None,
             tuning: Tuning {
                 channel_max: 0,
                 frame_max: FRAME_MIN_SIZE,
                 heartbeat: 0,
             },
             channels: FastMap::default(),
-            generations: FastMap::default(),
-            closed: FastMap::default(),
             next_generation: 0,
             conn_pending: VecDeque::new(),
-            close_waiter: None,
-            close_deadline: None,
             out,
             events: VecDeque::new(),
             last_read: now,
             last_write: now,
-            server_properties: FieldTable::new(),
             reading_paused: false,
         }
     }
@@ -199,19 +204,46 @@ impl<T> Core<T> {
 
     /// True once nothing more will be read or sent but what `out` holds.
     pub(crate) fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed)
+        matches!(self.state, State::Closed { .. })
     }
 
     /// The error every call gets once the connection is closing or closed.
     pub(crate) fn error(&self) -> Option<&Error> {
-        self.error.as_ref()
+        match &self.state {
+            State::Closing { reason, .. } | State::Closed { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The live channel numbered `id`.
+    fn channel(&self, id: u16) -> Option<&ChannelState<T>> {
+        match self.channels.get(&id) {
+            Some(Slot::Live(ch)) => Some(ch),
+            _ => None,
+        }
+    }
+
+    fn live_channels(&self) -> impl Iterator<Item = (u16, &ChannelState<T>)> {
+        self.channels.iter().filter_map(|(id, slot)| match slot {
+            Slot::Live(ch) => Some((*id, ch)),
+            Slot::Ended { .. } => None,
+        })
+    }
+
+    fn live_channels_mut(&mut self) -> impl Iterator<Item = &mut ChannelState<T>> {
+        self.channels.values_mut().filter_map(|slot| match slot {
+            Slot::Live(ch) => Some(ch),
+            Slot::Ended { .. } => None,
+        })
     }
 
     // ===== timers =====
 
     fn heartbeat(&self) -> Option<Duration> {
         match (&self.state, self.tuning.heartbeat) {
-            (State::Open | State::AwaitingOpenOk | State::Closing, secs) if secs > 0 => {
+            (State::Open | State::AwaitingOpenOk { .. } | State::Closing { .. }, secs)
+                if secs > 0 =>
+            {
                 Some(Duration::from_secs(secs.into()))
             }
             _ => None,
@@ -243,23 +275,21 @@ impl<T> Core<T> {
             self.read_deadline(i).map_or(write, |read| read.min(write))
         });
         let close = match self.state {
-            State::Closing => self.close_deadline,
+            State::Closing { deadline, .. } => deadline,
             _ => None,
         };
         let ack_warning = match (&self.state, self.ack_warning_after) {
             (State::Open, Some(after)) => self
-                .channels
-                .values()
-                .filter_map(|ch| ch.unacked.next_warning(after))
+                .live_channels()
+                .filter_map(|(_, ch)| ch.unacked.next_warning(after))
                 .min(),
             _ => None,
         };
         // Each FIFO's oldest request expires first: requests of one
         // channel share the timeout and are queued in order.
         let rpc = self
-            .channels
-            .values()
-            .filter_map(|ch| ch.pending.front()?.deadline)
+            .live_channels()
+            .filter_map(|(_, ch)| ch.pending.front()?.deadline)
             .chain(self.conn_pending.front().and_then(|p| p.deadline))
             .min();
         [heartbeat, close, ack_warning, rpc]
@@ -286,21 +316,27 @@ impl<T> Core<T> {
                 self.send_frame(now, &Frame::Heartbeat);
             }
         }
-        if matches!(self.state, State::Closing) && self.close_deadline.is_some_and(|d| now >= d) {
-            let error = Error::CloseTimeout(self.config.close_timeout);
-            if let Some(waiter) = self.close_waiter.take() {
-                self.reply(waiter, Err(error.clone()));
+        if let State::Closing {
+            waiter, deadline, ..
+        } = &mut self.state
+        {
+            if deadline.is_some_and(|d| now >= d) {
+                let error = Error::CloseTimeout(self.config.close_timeout);
+                if let Some(waiter) = waiter.take() {
+                    self.reply(waiter, Err(error.clone()));
+                }
+                // The close we started gave up: that, not why we started
+                // it, is how the connection ended.
+                self.end(error);
+                return;
             }
-            self.error = Some(error.clone());
-            self.fail(error);
-            return;
         }
         self.expire_requests(now);
         if let (State::Open, Some(after)) = (&self.state, self.ack_warning_after) {
-            let mut ids: Vec<u16> = self.channels.keys().copied().collect();
+            let mut ids: Vec<u16> = self.live_channels().map(|(id, _)| id).collect();
             ids.sort_unstable();
             for id in ids {
-                let Some(ch) = self.channels.get_mut(&id) else {
+                let Some(ch) = live_mut(&mut self.channels, id) else {
                     continue;
                 };
                 for held in ch.unacked.take_due(now, after) {
@@ -347,24 +383,45 @@ impl<T> Core<T> {
 
     // ===== closing =====
 
-    /// Ends the connection with `error`: every waiter and later call gets it.
+    /// The connection failed with `error`: it ends with it, unless our
+    /// connection.close was already out, whose reason (the application's
+    /// close, an RPC timeout) then stays the one every call gets.
     fn fail(&mut self, error: Error) {
-        self.state = State::Closed;
-        if self.error.is_none() {
-            self.error = Some(error.clone());
+        let reason = match &self.state {
+            State::Closing { reason, .. } => reason.clone(),
+            _ => error,
+        };
+        self.end(reason);
+    }
+
+    /// Ends the connection with `reason`: every waiter and later call gets it.
+    fn end(&mut self, reason: Error) {
+        let closing = std::mem::replace(
+            &mut self.state,
+            State::Closed {
+                reason: reason.clone(),
+            },
+        );
+        let close_waiter = match closing {
+            State::Closing { waiter, .. } => waiter,
+            _ => None,
+        };
+        let mut waiters = Vec::new();
+        for slot in self.channels.values_mut() {
+            if let Slot::Live(ch) = slot {
+                waiters.extend(ch.drain_waiters());
+                *slot = Slot::Ended {
+                    generation: ch.generation,
+                    error: reason.clone(),
+                };
+            }
         }
-        let error = self.error.clone().unwrap_or(error);
-        let waiters: Vec<T> = self
-            .channels
-            .drain()
-            .flat_map(|(_, mut ch)| ch.drain_waiters())
-            .chain(self.conn_pending.drain(..).filter_map(|p| p.waiter))
-            .chain(self.close_waiter.take())
-            .collect();
+        waiters.extend(self.conn_pending.drain(..).filter_map(|p| p.waiter));
+        waiters.extend(close_waiter);
         for waiter in waiters {
-            self.reply(waiter, Err(error.clone()));
+            self.reply(waiter, Err(reason.clone()));
         }
-        self.events.push_back(Event::Closed(error));
+        self.events.push_back(Event::Closed(reason));
     }
 
     /// The peer broke the protocol: tell it why with connection.close and
@@ -372,9 +429,9 @@ impl<T> Core<T> {
     /// can no longer be trusted.
     fn violation(&mut self, now: Instant, reply_code: ReplyCode, message: String) {
         match self.state {
-            State::Closed => return,
+            State::Closed { .. } => return,
             // Our connection.close is already out: never send a second one.
-            State::Closing => {}
+            State::Closing { .. } => {}
             _ => self.send_method(
                 now,
                 0,
@@ -405,7 +462,7 @@ impl<T> Core<T> {
             // report the 501 locally. Errors inside a well-framed frame
             // (bad arguments, wrong channel, ...) get connection.close.
             DecodeError::BadFrameEnd(_) | DecodeError::UnknownFrameType(_) => {
-                if !matches!(self.state, State::Closed) {
+                if !self.is_closed() {
                     self.fail(Error::from_decode(error));
                 }
             }
@@ -415,14 +472,14 @@ impl<T> Core<T> {
 
     /// The socket failed or reached EOF.
     pub(crate) fn handle_io_error(&mut self, error: Error) {
-        if matches!(self.state, State::Closing) && self.close_waiter.is_some() {
+        if let State::Closing { waiter, .. } = &mut self.state {
             // The broker dropped the socket instead of sending close-ok:
             // the close we asked for happened all the same.
-            if let Some(waiter) = self.close_waiter.take() {
+            if let Some(waiter) = waiter.take() {
                 self.reply(waiter, Ok(Reply::Done));
             }
         }
-        if !matches!(self.state, State::Closed) {
+        if !self.is_closed() {
             self.fail(error);
         }
     }
@@ -430,17 +487,12 @@ impl<T> Core<T> {
     /// Starts a clean close (connection.close 200); `waiter` hears when
     /// close-ok arrives.
     pub(crate) fn close(&mut self, now: Instant, waiter: T) {
-        match self.state {
-            State::Open | State::AwaitingOpenOk | State::AwaitingTune | State::AwaitingStart => {
-                self.start_close(now, Some(waiter), Error::ClientClosed)
-            }
-            State::Closing | State::Closed => {
-                let result = match &self.error {
-                    Some(Error::ClientClosed) => Ok(Reply::Done),
-                    Some(e) => Err(e.clone()),
-                    None => Ok(Reply::Done),
-                };
-                self.reply(waiter, result);
+        match self.error() {
+            None => self.start_close(now, Some(waiter), Error::ClientClosed),
+            Some(Error::ClientClosed) => self.reply(waiter, Ok(Reply::Done)),
+            Some(e) => {
+                let e = e.clone();
+                self.reply(waiter, Err(e));
             }
         }
     }
@@ -462,18 +514,18 @@ impl<T> Core<T> {
                 method_id: 0,
             },
         );
-        self.state = State::Closing;
-        self.error = Some(error.clone());
         let waiters: Vec<T> = self
-            .channels
-            .iter_mut()
-            .flat_map(|(_, ch)| ch.drain_waiters())
+            .live_channels_mut()
+            .flat_map(ChannelState::drain_waiters)
             .collect();
         for w in waiters {
             self.reply(w, Err(error.clone()));
         }
-        self.close_waiter = waiter;
-        self.close_deadline = now.checked_add(self.config.close_timeout);
+        self.state = State::Closing {
+            reason: error,
+            waiter,
+            deadline: now.checked_add(self.config.close_timeout),
+        };
     }
 
     fn reply(&mut self, waiter: T, result: Result<Reply, Error>) {
@@ -488,27 +540,22 @@ impl<T> Core<T> {
             return self.reply(waiter, Err(e));
         }
         let max = self.tuning.max_channel_id();
-        let Some(id) = (1..=max).find(|id| !self.channels.contains_key(id)) else {
+        let Some(id) = (1..=max).find(|id| self.channel(*id).is_none()) else {
             return self.reply(waiter, Err(Error::NoFreeChannel(max)));
         };
         self.next_generation += 1;
-        self.generations.insert(id, self.next_generation);
-        self.closed.remove(&id);
         let deadline = self.rpc_deadline(now);
-        self.channels
-            .insert(id, ChannelState::opening(waiter, deadline));
+        let channel = ChannelState::opening(self.next_generation, waiter, deadline);
+        self.channels.insert(id, Slot::Live(channel));
         self.send_method(now, id, ChannelOpen::default());
     }
 
     /// Why a new request can't be taken now, if it can't.
     fn refuse(&self) -> Option<Error> {
-        match self.state {
+        match &self.state {
             State::Open => None,
-            _ => Some(
-                self.error
-                    .clone()
-                    .unwrap_or(Error::InvalidUse("the connection is not open yet")),
-            ),
+            State::Closing { reason, .. } | State::Closed { reason } => Some(reason.clone()),
+            _ => Some(Error::InvalidUse("the connection is not open yet")),
         }
     }
 
@@ -517,18 +564,27 @@ impl<T> Core<T> {
         if let Some(e) = self.refuse() {
             return Some(e);
         }
-        let live = self.generations.get(&channel.id) == Some(&channel.generation)
-            && self
-                .channels
-                .get(&channel.id)
-                .is_some_and(|c| c.phase == Phase::Open);
-        if live {
-            return None;
+        match self.channels.get(&channel.id) {
+            Some(Slot::Live(ch)) if ch.generation == channel.generation => match &ch.phase {
+                Phase::Open => None,
+                Phase::Closing { reason } => Some(reason.clone()),
+                // A handle exists only once open-ok came.
+                Phase::Opening => Some(Error::InvalidUse("the channel is not open yet")),
+            },
+            Some(Slot::Ended { generation, error }) if *generation == channel.generation => {
+                Some(error.clone())
+            }
+            // A handle to an earlier use of the number, which ended.
+            _ => Some(Error::ChannelClosedByClient),
         }
-        Some(match self.closed.get(&channel.id) {
-            Some((generation, e)) if *generation == channel.generation => e.clone(),
-            _ => Error::ChannelClosedByClient,
-        })
+    }
+
+    /// The generation of the channel number's current or last use.
+    fn generation(&self, id: u16) -> Option<u64> {
+        match self.channels.get(&id)? {
+            Slot::Live(ch) => Some(ch.generation),
+            Slot::Ended { generation, .. } => Some(*generation),
+        }
     }
 
     /// Sends any method on a channel. A synchronous request's waiter hears
@@ -554,7 +610,7 @@ impl<T> Core<T> {
         }
         let reply = expected_reply(&method);
         let deadline = self.rpc_deadline(now);
-        let Some(ch) = self.channels.get_mut(&channel.id) else {
+        let Some(ch) = live_mut(&mut self.channels, channel.id) else {
             return; // checked live by channel_error above
         };
         match &method {
@@ -603,7 +659,7 @@ impl<T> Core<T> {
         if self.channel_error(channel).is_some() {
             return;
         }
-        let Some(ch) = self.channels.get_mut(&channel.id) else {
+        let Some(ch) = live_mut(&mut self.channels, channel.id) else {
             return;
         };
         // An ack of the oldest unacked delivery right after another ack
@@ -657,12 +713,12 @@ impl<T> Core<T> {
             // A handle to an earlier use of this channel number: its
             // tickets were failed when that use ended, and this number's
             // tickets now belong to another channel's book.
-            if self.generations.get(&channel.id) == Some(&channel.generation) {
+            if self.generation(channel.id) == Some(channel.generation) {
                 self.settle_ticket(channel.id, ticket, Err(e));
             }
             return;
         }
-        let Some(ch) = self.channels.get_mut(&channel.id) else {
+        let Some(ch) = live_mut(&mut self.channels, channel.id) else {
             return; // checked live by channel_error above
         };
         if !ch.flow_active {
@@ -677,7 +733,7 @@ impl<T> Core<T> {
         if let Err(e) = self.write_content(now, channel.id, method, properties, body) {
             return self.settle_ticket(channel.id, ticket, Err(e));
         }
-        let Some(ch) = self.channels.get_mut(&channel.id) else {
+        let Some(ch) = live_mut(&mut self.channels, channel.id) else {
             return;
         };
         match &mut ch.confirms {
@@ -744,38 +800,64 @@ impl<T> Core<T> {
         if let Some(e) = self.channel_error(channel) {
             return self.reply(waiter, Err(e));
         }
-        self.send_method(
+        let close = ChannelClose {
+            reply_code: ReplyCode::SUCCESS.0,
+            reply_text: "closed by the client".into(),
+            class_id: 0,
+            method_id: 0,
+        };
+        self.start_channel_close(
             now,
             channel.id,
-            ChannelClose {
-                reply_code: ReplyCode::SUCCESS.0,
-                reply_text: "closed by the client".into(),
-                class_id: 0,
-                method_id: 0,
-            },
+            close,
+            Error::ChannelClosedByClient,
+            Some(waiter),
         );
+    }
+
+    /// Sends `close` on channel `id` and awaits close-ok (within the RPC
+    /// timeout; `waiter` hears of it): every request waiting on the channel
+    /// and every later call gets `reason`. The number stays taken until
+    /// close-ok, so no late frame of this use can reach the next one.
+    fn start_channel_close(
+        &mut self,
+        now: Instant,
+        id: u16,
+        close: ChannelClose,
+        reason: Error,
+        waiter: Option<T>,
+    ) {
         let deadline = self.rpc_deadline(now);
-        if let Some(ch) = self.channels.get_mut(&channel.id) {
-            ch.phase = Phase::Closing;
+        let Some(ch) = live_mut(&mut self.channels, id) else {
+            return;
+        };
+        if matches!(ch.phase, Phase::Closing { .. }) {
+            // One close per channel: a second reason only fails what waits.
             let waiters = ch.drain_waiters();
-            ch.pending.push_back(Pending {
-                reply: (ChannelCloseOk::CLASS_ID, ChannelCloseOk::METHOD_ID),
-                waiter: Some(waiter),
-                method: ChannelClose::NAME,
-                deadline,
-            });
-            for w in waiters {
-                self.reply(w, Err(Error::ChannelClosedByClient));
+            for w in waiters.into_iter().chain(waiter) {
+                self.reply(w, Err(reason.clone()));
             }
+            return;
         }
+        ch.phase = Phase::Closing {
+            reason: reason.clone(),
+        };
+        let waiters = ch.drain_waiters();
+        ch.pending.push_back(Pending {
+            reply: (ChannelCloseOk::CLASS_ID, ChannelCloseOk::METHOD_ID),
+            waiter,
+            method: ChannelClose::NAME,
+            deadline,
+        });
+        for w in waiters {
+            self.reply(w, Err(reason.clone()));
+        }
+        self.send_method(now, id, close);
     }
 
     /// Closes a channel because of `error`, found on our side (an RPC
-    /// timeout, a message too large): channel.close with `reply_code`,
-    /// every waiter and the handles get `error`, and the number stays taken
-    /// until the broker's close-ok, so no late frame of it can reach a new
-    /// channel. The close itself gets an RPC timeout, after which only the
-    /// number stays taken.
+    /// timeout, a message too large): channel.close with `reply_code`, and
+    /// the handles hear of `error` now, not when close-ok comes.
     fn close_channel_on_error(
         &mut self,
         now: Instant,
@@ -784,37 +866,13 @@ impl<T> Core<T> {
         cause: (u16, u16),
         error: Error,
     ) {
-        let Some(ch) = self.channels.get_mut(&id) else {
-            return;
+        let close = ChannelClose {
+            reply_code: reply_code.0,
+            reply_text: truncate_shortstr(&error.to_string()),
+            class_id: cause.0,
+            method_id: cause.1,
         };
-        let waiters = ch.drain_waiters();
-        if ch.phase != Phase::Closing {
-            ch.phase = Phase::Closing;
-            let deadline = self.rpc_deadline(now);
-            if let Some(ch) = self.channels.get_mut(&id) {
-                ch.pending.push_back(Pending {
-                    reply: (ChannelCloseOk::CLASS_ID, ChannelCloseOk::METHOD_ID),
-                    waiter: None,
-                    method: ChannelClose::NAME,
-                    deadline,
-                });
-            }
-            self.send_method(
-                now,
-                id,
-                ChannelClose {
-                    reply_code: reply_code.0,
-                    reply_text: truncate_shortstr(&error.to_string()),
-                    class_id: cause.0,
-                    method_id: cause.1,
-                },
-            );
-        }
-        for w in waiters {
-            self.reply(w, Err(error.clone()));
-        }
-        let generation = self.generations.get(&id).copied().unwrap_or_default();
-        self.closed.insert(id, (generation, error.clone()));
+        self.start_channel_close(now, id, close, error.clone(), None);
         self.events
             .push_back(Event::ChannelClosed { channel: id, error });
     }
@@ -828,19 +886,18 @@ impl<T> Core<T> {
         };
         let due = |p: Option<&Pending<T>>| p.and_then(|p| p.deadline).is_some_and(|d| now >= d);
         let mut ids: Vec<u16> = self
-            .channels
-            .iter()
+            .live_channels()
             .filter(|(_, ch)| due(ch.pending.front()))
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
         ids.sort_unstable();
         for id in ids {
-            let Some(ch) = self.channels.get_mut(&id) else {
+            let Some(ch) = live_mut(&mut self.channels, id) else {
                 continue;
             };
             let method = ch.pending.front().map_or("", |p| p.method);
             let error = Error::RpcTimeout { method, after };
-            if ch.phase == Phase::Closing {
+            if matches!(ch.phase, Phase::Closing { .. }) {
                 // Our channel.close got no close-ok: its waiter is told,
                 // the number stays taken until close-ok comes.
                 let waiters: Vec<T> = ch.pending.drain(..).filter_map(|p| p.waiter).collect();
@@ -881,11 +938,11 @@ impl<T> Core<T> {
     pub(crate) fn handle_frame(&mut self, now: Instant, frame: Frame) {
         self.last_read = now;
         match self.state {
-            State::Closed => {}
-            State::AwaitingStart | State::AwaitingTune | State::AwaitingOpenOk => {
+            State::Closed { .. } => {}
+            State::AwaitingStart | State::AwaitingTune { .. } | State::AwaitingOpenOk { .. } => {
                 self.handle_handshake(now, frame)
             }
-            State::Closing => self.handle_closing(now, frame),
+            State::Closing { .. } => self.handle_closing(now, frame),
             // Destructured once, here: each move of a whole `Frame` is a
             // memcpy of its largest variant.
             State::Open => match frame {
@@ -922,7 +979,7 @@ impl<T> Core<T> {
                 )
             }
         };
-        match (&self.state, method) {
+        match (&mut self.state, method) {
             (_, Method::ConnectionClose(close)) => {
                 // E.g. 403 ACCESS_REFUSED for a bad login, 530 NOT_ALLOWED
                 // for an unknown vhost.
@@ -956,10 +1013,12 @@ impl<T> Core<T> {
                 if let Err(e) = self.send_method_checked(now, 0, &start_ok.into()) {
                     return self.fail(e);
                 }
-                self.state = State::AwaitingTune;
-                self.server_properties = start.server_properties;
+                self.state = State::AwaitingTune {
+                    server_properties: start.server_properties,
+                };
             }
-            (State::AwaitingTune, Method::ConnectionTune(tune)) => {
+            (State::AwaitingTune { server_properties }, Method::ConnectionTune(tune)) => {
+                let server_properties = std::mem::take(server_properties);
                 let tuning = match negotiate::tune(
                     (tune.channel_max, tune.frame_max, tune.heartbeat),
                     (
@@ -988,19 +1047,20 @@ impl<T> Core<T> {
                 if let Err(e) = self.send_method_checked(now, 0, &open.into()) {
                     return self.fail(e);
                 }
-                self.state = State::AwaitingOpenOk;
+                self.state = State::AwaitingOpenOk { server_properties };
             }
-            (State::AwaitingTune, Method::ConnectionSecure(_)) => {
+            (State::AwaitingTune { .. }, Method::ConnectionSecure(_)) => {
                 self.fail(Error::Negotiation(format!(
                     "the broker sent a SASL challenge, which {} does not use",
                     self.config.mechanism.name()
                 )))
             }
-            (State::AwaitingOpenOk, Method::ConnectionOpenOk(_)) => {
+            (State::AwaitingOpenOk { server_properties }, Method::ConnectionOpenOk(_)) => {
+                let server_properties = std::mem::take(server_properties);
                 self.state = State::Open;
                 self.events.push_back(Event::Opened {
                     tuning: self.tuning,
-                    server_properties: std::mem::take(&mut self.server_properties),
+                    server_properties,
                 });
             }
             (_, method) => self.violation(
@@ -1017,25 +1077,31 @@ impl<T> Core<T> {
                 channel: 0,
                 method: Method::ConnectionCloseOk(_),
             } => {
-                if let Some(w) = self.close_waiter.take() {
-                    self.reply(w, Ok(Reply::Done));
-                }
+                // Our close is done; it ends the connection with its reason.
+                self.close_answered();
                 self.fail(Error::ClientClosed);
             }
             Frame::Method {
                 channel: 0,
                 method: Method::ConnectionClose(close),
             } => {
-                // Both sides closed at once: answer, and we are done.
+                // Both sides closed at once: answer, and we are done. The
+                // broker's reason says more than ours.
                 self.send_method(now, 0, ConnectionCloseOk {});
-                if let Some(w) = self.close_waiter.take() {
-                    self.reply(w, Ok(Reply::Done));
-                }
-                self.error = Some(Error::ConnectionClosed(close_reason(&close)));
-                self.fail(Error::ClientClosed);
+                self.close_answered();
+                self.end(Error::ConnectionClosed(close_reason(&close)));
             }
             // Spec 4.2.4: after sending close, discard everything else.
             _ => {}
+        }
+    }
+
+    /// Our connection.close was answered: its waiter is told it is done.
+    fn close_answered(&mut self) {
+        if let State::Closing { waiter, .. } = &mut self.state {
+            if let Some(w) = waiter.take() {
+                self.reply(w, Ok(Reply::Done));
+            }
         }
     }
 
@@ -1072,7 +1138,7 @@ impl<T> Core<T> {
     /// is dropped (spec); those two finish the close here. `method` is the
     /// frame's method, if it is a method frame.
     fn accept_channel_frame(&mut self, now: Instant, id: u16, method: Option<&Method>) -> bool {
-        let Some(ch) = self.channels.get_mut(&id) else {
+        let Some(ch) = live_mut(&mut self.channels, id) else {
             self.violation(
                 now,
                 ReplyCode::CHANNEL_ERROR,
@@ -1080,7 +1146,7 @@ impl<T> Core<T> {
             );
             return false;
         };
-        if ch.phase != Phase::Closing {
+        if !matches!(ch.phase, Phase::Closing { .. }) {
             return true;
         }
         let error = match method {
@@ -1093,9 +1159,7 @@ impl<T> Core<T> {
             _ => return false,
         };
         // Our close is done either way: its waiter hears Done.
-        let waiters: Vec<T> = self
-            .channels
-            .get_mut(&id)
+        let waiters: Vec<T> = live_mut(&mut self.channels, id)
             .map(|ch| ch.pending.drain(..).filter_map(|p| p.waiter).collect())
             .unwrap_or_default();
         for w in waiters {
@@ -1107,77 +1171,71 @@ impl<T> Core<T> {
 
     /// A content header: the properties go straight into the boxed content.
     fn handle_header(&mut self, now: Instant, id: u16, header: Box<ContentHeader>) {
-        let awaited = self
-            .channels
-            .get(&id)
-            .and_then(|ch| ch.incoming.as_ref())
-            .is_some_and(|i| i.content.is_none());
-        if !awaited {
+        let incoming = live_mut(&mut self.channels, id).and_then(|ch| ch.incoming.take());
+        let Some(Incoming::AwaitingHeader { method, waiter }) = incoming else {
             return self.violation(
                 now,
                 ReplyCode::UNEXPECTED_FRAME,
                 format!("content header on channel {id} without a method before it"),
             );
-        }
+        };
         // Checked before anything is sized from it: body_size is the
         // broker's claim, up to 2^64 - 1.
         let limit = self.config.max_message_size;
         if header.body_size > limit {
-            return self.refuse_content(now, id, header.body_size, limit);
+            let cause = (method.class_id(), method.method_id());
+            return self.refuse_content(now, id, cause, waiter, header.body_size, limit);
         }
-        let Some(incoming) = self
-            .channels
-            .get_mut(&id)
-            .and_then(|ch| ch.incoming.as_mut())
-        else {
-            return;
+        let incoming = Incoming::AwaitingBody {
+            content: Box::new(Content {
+                method,
+                properties: header.properties,
+                body: Bytes::new(),
+            }),
+            waiter,
+            body_size: header.body_size,
+            body: Body::Empty,
         };
-        let Some(method) = incoming.method.take() else {
-            return; // `content` and `method` are never both None
-        };
-        incoming.body_size = header.body_size;
-        incoming.content = Some(Box::new(Content {
-            method,
-            properties: header.properties,
-            body: Bytes::new(),
-        }));
-        self.maybe_finish_content(id);
+        self.content_progressed(id, incoming);
     }
 
     fn handle_body(&mut self, now: Instant, id: u16, payload: Bytes) {
-        let Some(incoming) = self
-            .channels
-            .get_mut(&id)
-            .and_then(|ch| ch.incoming.as_mut())
+        let incoming = live_mut(&mut self.channels, id).and_then(|ch| ch.incoming.take());
+        let Some(Incoming::AwaitingBody {
+            content,
+            waiter,
+            body_size,
+            mut body,
+        }) = incoming
         else {
-            return self.violation(
-                now,
-                ReplyCode::UNEXPECTED_FRAME,
-                format!("content body on channel {id} without a method before it"),
-            );
+            let text = match incoming {
+                None => format!("content body on channel {id} without a method before it"),
+                Some(_) => format!("content body on channel {id} before its header"),
+            };
+            return self.violation(now, ReplyCode::UNEXPECTED_FRAME, text);
         };
-        let body_size = incoming.body_size;
-        if incoming.content.is_none() {
-            return self.violation(
-                now,
-                ReplyCode::UNEXPECTED_FRAME,
-                format!("content body on channel {id} before its header"),
-            );
-        }
-        if incoming.body.len() as u64 + payload.len() as u64 > body_size {
+        if body.len() as u64 + payload.len() as u64 > body_size {
             return self.violation(
                 now,
                 ReplyCode::UNEXPECTED_FRAME,
                 format!("content body on channel {id} exceeds its body_size {body_size}"),
             );
         }
-        if incoming.body.push(payload, body_size).is_err() {
-            return self.refuse_content(now, id, body_size, body_size);
+        if body.push(payload, body_size).is_err() {
+            let cause = (content.method.class_id(), content.method.method_id());
+            return self.refuse_content(now, id, cause, waiter, body_size, body_size);
         }
-        self.maybe_finish_content(id);
+        let incoming = Incoming::AwaitingBody {
+            content,
+            waiter,
+            body_size,
+            body,
+        };
+        self.content_progressed(id, incoming);
     }
+
     fn handle_channel_method(&mut self, now: Instant, id: u16, method: Method) {
-        let Some(ch) = self.channels.get_mut(&id) else {
+        let Some(ch) = live_mut(&mut self.channels, id) else {
             return;
         };
         if ch.incoming.is_some() {
@@ -1212,11 +1270,19 @@ impl<T> Core<T> {
                     self.release_held(now, id);
                 }
             }
-            Method::BasicDeliver(_) | Method::BasicReturn(_) => {
-                if let Method::BasicDeliver(d) = &method {
-                    ch.unacked.delivered(d.delivery_tag, &d.consumer_tag, now);
-                }
-                ch.incoming = Some(Incoming::new(method, None))
+            Method::BasicDeliver(deliver) => {
+                ch.unacked
+                    .delivered(deliver.delivery_tag, &deliver.consumer_tag, now);
+                ch.incoming = Some(Incoming::AwaitingHeader {
+                    method: Method::BasicDeliver(deliver),
+                    waiter: None,
+                });
+            }
+            method @ Method::BasicReturn(_) => {
+                ch.incoming = Some(Incoming::AwaitingHeader {
+                    method,
+                    waiter: None,
+                });
             }
             Method::BasicAck(BasicAck {
                 delivery_tag,
@@ -1247,7 +1313,7 @@ impl<T> Core<T> {
     /// A method that must answer the oldest pending request of the channel.
     fn handle_reply(&mut self, now: Instant, id: u16, method: Method) {
         let ids = (method.class_id(), method.method_id());
-        let Some(ch) = self.channels.get_mut(&id) else {
+        let Some(ch) = live_mut(&mut self.channels, id) else {
             return;
         };
         let Some(i) = answered_request(&ch.pending, ids) else {
@@ -1259,17 +1325,20 @@ impl<T> Core<T> {
         };
         let waiter = ch.pending.remove(i).and_then(|p| p.waiter);
         let reply = match method {
-            Method::BasicGetOk(_) => {
-                if let Method::BasicGetOk(ok) = &method {
-                    ch.unacked.get_answered(Some(ok.delivery_tag), now);
-                }
-                ch.incoming = Some(Incoming::new(method, waiter));
+            Method::BasicGetOk(ok) => {
+                ch.unacked.get_answered(Some(ok.delivery_tag), now);
+                ch.incoming = Some(Incoming::AwaitingHeader {
+                    method: Method::BasicGetOk(ok),
+                    waiter,
+                });
                 return;
             }
             Method::ChannelOpenOk(_) => {
                 ch.phase = Phase::Open;
-                let generation = self.generations.get(&id).copied().unwrap_or_default();
-                Reply::ChannelOpened(ChannelRef { id, generation })
+                Reply::ChannelOpened(ChannelRef {
+                    id,
+                    generation: ch.generation,
+                })
             }
             Method::BasicGetEmpty(_) => {
                 ch.unacked.get_answered(None, now);
@@ -1295,7 +1364,8 @@ impl<T> Core<T> {
     }
 
     fn confirm(&mut self, now: Instant, id: u16, tag: u64, multiple: bool, ack: bool) {
-        let Some(confirms) = self.channels.get_mut(&id).and_then(|c| c.confirms.as_mut()) else {
+        let Some(confirms) = live_mut(&mut self.channels, id).and_then(|c| c.confirms.as_mut())
+        else {
             let name = if ack { "basic.ack" } else { "basic.nack" };
             return self.violation(
                 now,
@@ -1322,35 +1392,34 @@ impl<T> Core<T> {
     }
 
     fn release_held(&mut self, now: Instant, id: u16) {
-        let held = match self.channels.get_mut(&id) {
-            Some(ch) => std::mem::take(&mut ch.held),
-            None => return,
+        let Some(ch) = live_mut(&mut self.channels, id) else {
+            return;
         };
-        let generation = self.generations.get(&id).copied().unwrap_or_default();
+        let held = std::mem::take(&mut ch.held);
+        let generation = ch.generation;
         for h in held {
             self.publish(now, ChannelRef { id, generation }, h.message, h.ticket);
         }
     }
 
-    fn maybe_finish_content(&mut self, id: u16) {
-        let Some(ch) = self.channels.get_mut(&id) else {
+    /// Puts back the content being assembled on channel `id`, unless it is
+    /// now complete: then it goes to its consumer, basic.get waiter or
+    /// returns queue.
+    fn content_progressed(&mut self, id: u16, incoming: Incoming<T>) {
+        let Some(ch) = live_mut(&mut self.channels, id) else {
             return;
         };
-        let done = ch
-            .incoming
-            .as_ref()
-            .is_some_and(|i| i.content.is_some() && i.body_size == i.body.len() as u64);
-        if !done {
-            return;
-        }
-        let Some(Incoming {
-            content: Some(mut content),
-            waiter,
-            body,
-            ..
-        }) = ch.incoming.take()
-        else {
-            return;
+        let (mut content, waiter, body) = match incoming {
+            Incoming::AwaitingBody {
+                content,
+                waiter,
+                body_size,
+                body,
+            } if body.len() as u64 == body_size => (content, waiter, body),
+            incoming => {
+                ch.incoming = Some(incoming);
+                return;
+            }
         };
         content.body = body.into_bytes();
         match (&content.method, waiter) {
@@ -1379,21 +1448,22 @@ impl<T> Core<T> {
     }
 
     /// A message the client will not hold (over the inbound size limit, or
-    /// no memory for it): the consumer or basic.get waiter gets
+    /// no memory for it): the consumer or basic.get `waiter` gets
     /// [`Error::MessageTooLarge`] and the channel is closed with 311
-    /// CONTENT_TOO_LARGE, which makes the broker requeue the message; its
-    /// remaining body frames are dropped unread, as on any closing channel.
-    fn refuse_content(&mut self, now: Instant, id: u16, body_size: u64, limit: u64) {
+    /// CONTENT_TOO_LARGE (`cause`: the method that carried it), which makes
+    /// the broker requeue the message; its remaining body frames are
+    /// dropped unread, as on any closing channel.
+    fn refuse_content(
+        &mut self,
+        now: Instant,
+        id: u16,
+        cause: (u16, u16),
+        waiter: Option<T>,
+        body_size: u64,
+        limit: u64,
+    ) {
         let error = Error::MessageTooLarge { body_size, limit };
-        let Some(incoming) = self.channels.get_mut(&id).and_then(|ch| ch.incoming.take()) else {
-            return;
-        };
-        let method = incoming
-            .method
-            .as_ref()
-            .or(incoming.content.as_ref().map(|c| &c.method));
-        let cause = method.map_or((0, 0), |m| (m.class_id(), m.method_id()));
-        if let Some(w) = incoming.waiter {
+        if let Some(w) = waiter {
             self.reply(w, Err(error.clone()));
         }
         self.close_channel_on_error(now, id, ReplyCode::CONTENT_TOO_LARGE, cause, error);
@@ -1401,16 +1471,28 @@ impl<T> Core<T> {
 
     /// Forgets a channel: its number is free, its waiters fail with `error`.
     fn free_channel(&mut self, id: u16, error: Error) {
-        let Some(mut ch) = self.channels.remove(&id) else {
+        let Some(Slot::Live(mut ch)) = self.channels.remove(&id) else {
             return;
         };
         for w in ch.drain_waiters() {
             self.reply(w, Err(error.clone()));
         }
-        let generation = self.generations.get(&id).copied().unwrap_or_default();
-        self.closed.insert(id, (generation, error.clone()));
+        let ended = Slot::Ended {
+            generation: ch.generation,
+            error: error.clone(),
+        };
+        self.channels.insert(id, ended);
         self.events
             .push_back(Event::ChannelClosed { channel: id, error });
+    }
+}
+
+/// The live channel numbered `id`, borrowing only the map (so the rest of
+/// the core stays usable while it is held).
+fn live_mut<T>(channels: &mut FastMap<u16, Slot<T>>, id: u16) -> Option<&mut ChannelState<T>> {
+    match channels.get_mut(&id) {
+        Some(Slot::Live(ch)) => Some(ch),
+        _ => None,
     }
 }
 
