@@ -318,69 +318,6 @@ impl<T> ChannelState<T> {
     }
 }
 
-/// The reply ids a request expects, or `None` when it gets no reply
-/// (asynchronous methods, and requests sent with `nowait`).
-pub(crate) fn expected_reply(method: &Method) -> Option<(u16, u16)> {
-    use amqp_wire::*;
-    let ids = |class: u16, method: u16| Some((class, method));
-    match method {
-        Method::ChannelOpen(_) => ids(ChannelOpenOk::CLASS_ID, ChannelOpenOk::METHOD_ID),
-        Method::ChannelFlow(_) => ids(ChannelFlowOk::CLASS_ID, ChannelFlowOk::METHOD_ID),
-        Method::ChannelClose(_) => ids(ChannelCloseOk::CLASS_ID, ChannelCloseOk::METHOD_ID),
-        Method::AccessRequest(_) => ids(AccessRequestOk::CLASS_ID, AccessRequestOk::METHOD_ID),
-        Method::ExchangeDeclare(m) if !m.nowait => {
-            ids(ExchangeDeclareOk::CLASS_ID, ExchangeDeclareOk::METHOD_ID)
-        }
-        Method::ExchangeDelete(m) if !m.nowait => {
-            ids(ExchangeDeleteOk::CLASS_ID, ExchangeDeleteOk::METHOD_ID)
-        }
-        Method::ExchangeBind(m) if !m.nowait => {
-            ids(ExchangeBindOk::CLASS_ID, ExchangeBindOk::METHOD_ID)
-        }
-        Method::ExchangeUnbind(m) if !m.nowait => {
-            ids(ExchangeUnbindOk::CLASS_ID, ExchangeUnbindOk::METHOD_ID)
-        }
-        Method::QueueDeclare(m) if !m.nowait => {
-            ids(QueueDeclareOk::CLASS_ID, QueueDeclareOk::METHOD_ID)
-        }
-        Method::QueueBind(m) if !m.nowait => ids(QueueBindOk::CLASS_ID, QueueBindOk::METHOD_ID),
-        Method::QueuePurge(m) if !m.nowait => ids(QueuePurgeOk::CLASS_ID, QueuePurgeOk::METHOD_ID),
-        Method::QueueDelete(m) if !m.nowait => {
-            ids(QueueDeleteOk::CLASS_ID, QueueDeleteOk::METHOD_ID)
-        }
-        Method::QueueUnbind(_) => ids(QueueUnbindOk::CLASS_ID, QueueUnbindOk::METHOD_ID),
-        Method::BasicQos(_) => ids(BasicQosOk::CLASS_ID, BasicQosOk::METHOD_ID),
-        Method::BasicConsume(m) if !m.nowait => {
-            ids(BasicConsumeOk::CLASS_ID, BasicConsumeOk::METHOD_ID)
-        }
-        Method::BasicCancel(m) if !m.nowait => {
-            ids(BasicCancelOk::CLASS_ID, BasicCancelOk::METHOD_ID)
-        }
-        // get-empty is accepted in place of get-ok (see `reply_matches`).
-        Method::BasicGet(_) => ids(BasicGetOk::CLASS_ID, BasicGetOk::METHOD_ID),
-        Method::BasicRecover(_) => ids(BasicRecoverOk::CLASS_ID, BasicRecoverOk::METHOD_ID),
-        Method::TxSelect(_) => ids(TxSelectOk::CLASS_ID, TxSelectOk::METHOD_ID),
-        Method::TxCommit(_) => ids(TxCommitOk::CLASS_ID, TxCommitOk::METHOD_ID),
-        Method::TxRollback(_) => ids(TxRollbackOk::CLASS_ID, TxRollbackOk::METHOD_ID),
-        Method::ConfirmSelect(m) if !m.nowait => {
-            ids(ConfirmSelectOk::CLASS_ID, ConfirmSelectOk::METHOD_ID)
-        }
-        Method::ConnectionUpdateSecret(_) => ids(
-            ConnectionUpdateSecretOk::CLASS_ID,
-            ConnectionUpdateSecretOk::METHOD_ID,
-        ),
-        _ => None,
-    }
-}
-
-/// Whether a method with `got` ids answers a request expecting `expected`.
-pub(crate) fn reply_matches(expected: (u16, u16), got: (u16, u16)) -> bool {
-    use amqp_wire::{BasicGetEmpty, BasicGetOk};
-    expected == got
-        || (expected == (BasicGetOk::CLASS_ID, BasicGetOk::METHOD_ID)
-            && got == (BasicGetEmpty::CLASS_ID, BasicGetEmpty::METHOD_ID))
-}
-
 /// A channel number's current use, or why its last use ended: one slot per
 /// number, so the number's state, its generation and its end reason can
 /// never disagree.

@@ -27,8 +27,7 @@ use amqp_wire::*;
 use bytes::Bytes;
 
 use super::channel::{
-    expected_reply, reply_matches, Body, ChannelState, Confirms, Content, HeldPublish, Incoming,
-    Outgoing, Pending, Phase, Slot,
+    Body, ChannelState, Confirms, Content, HeldPublish, Incoming, Outgoing, Pending, Phase, Slot,
 };
 use super::negotiate::{self, Tuning};
 use super::out::{OutQueue, ZERO_COPY_MIN};
@@ -354,11 +353,9 @@ impl<T> Core<T> {
     // ===== sending =====
 
     fn send_frame(&mut self, now: Instant, frame: &Frame) {
-        let mark = self.out.tail().len();
         // Frames we build ourselves only fail to encode for user values
         // (long short strings), which `send_method_checked` catches first.
-        if frame.encode(self.out.tail()).is_ok() {
-            self.out.mirror_from(mark);
+        if self.out.write(|buf| frame.encode(buf)).is_ok() {
             self.last_write = now;
         }
     }
@@ -374,9 +371,7 @@ impl<T> Core<T> {
         channel: u16,
         method: &Method,
     ) -> Result<(), Error> {
-        let mark = self.out.tail().len();
-        encode_method(channel, method, self.out.tail())?;
-        self.out.mirror_from(mark);
+        self.out.write(|buf| encode_method(channel, method, buf))?;
         self.last_write = now;
         Ok(())
     }
@@ -608,7 +603,7 @@ impl<T> Core<T> {
             }
             return;
         }
-        let reply = expected_reply(&method);
+        let reply = method.expected_reply();
         let deadline = self.rpc_deadline(now);
         let Some(ch) = live_mut(&mut self.channels, channel.id) else {
             return; // checked live by channel_error above
@@ -671,9 +666,8 @@ impl<T> Core<T> {
         if folds && self.out.fold_ack(channel.id, delivery_tag) {
             return;
         }
-        let mark = self.out.tail().len();
-        settle.encode(channel.id, delivery_tag, self.out.tail());
-        self.out.mirror_from(mark);
+        self.out
+            .write_infallible(|buf| settle.encode(channel.id, delivery_tag, buf));
         self.last_write = now;
     }
 
@@ -685,7 +679,7 @@ impl<T> Core<T> {
         if let Err(e) = self.send_method_checked(now, 0, &method) {
             return self.reply(waiter, Err(e));
         }
-        match expected_reply(&method) {
+        match method.expected_reply() {
             Some(reply) => self.conn_pending.push_back(Pending {
                 reply,
                 waiter: Some(waiter),
@@ -764,30 +758,27 @@ impl<T> Core<T> {
         body: &Bytes,
     ) -> Result<(), Error> {
         let frame_max = self.tuning.frame_max;
-        let tail = self.out.tail();
-        let mark = tail.len();
         if body.len() < ZERO_COPY_MIN {
-            encode_content(channel, method, properties, body, frame_max, tail)?;
-            self.out.mirror_from(mark);
+            self.out
+                .write(|buf| encode_content(channel, method, properties, body, frame_max, buf))?;
         } else {
             // Large bodies are queued as slices of the caller's buffer,
             // between body-frame headers and frame-end octets: no copy.
-            encode_method(channel, method, tail)?;
-            encode_content_header(channel, body.len() as u64, properties, tail)
-                .inspect_err(|_| tail.truncate(mark))?;
-            self.out.mirror_from(mark);
+            self.out.write(|buf| {
+                encode_method(channel, method, buf)?;
+                encode_content_header(channel, body.len() as u64, properties, buf)
+            })?;
             let chunk = max_body_chunk(frame_max);
             let mut offset = 0;
             while offset < body.len() {
                 let end = body.len().min(offset + chunk);
-                let mark = self.out.tail().len();
                 // A chunk is at most frame_max - 8 octets: it fits in u32.
-                encode_body_frame_start(channel, (end - offset) as u32, self.out.tail());
-                self.out.mirror_from(mark);
+                let size = (end - offset) as u32;
+                self.out
+                    .write_infallible(|buf| encode_body_frame_start(channel, size, buf));
                 self.out.push_bytes(body.slice(offset..end));
-                let mark = self.out.tail().len();
-                self.out.tail().extend_from_slice(&[FRAME_END]);
-                self.out.mirror_from(mark);
+                self.out
+                    .write_infallible(|buf| buf.extend_from_slice(&[FRAME_END]));
                 offset = end;
             }
         }
@@ -1118,7 +1109,7 @@ impl<T> Core<T> {
             method => {
                 let ids = (method.class_id(), method.method_id());
                 match self.conn_pending.front() {
-                    Some(p) if reply_matches(p.reply, ids) => {
+                    Some(p) if Method::answers(p.reply, ids) => {
                         if let Some(w) = self.conn_pending.pop_front().and_then(|p| p.waiter) {
                             self.reply(w, Ok(Reply::Method(method)));
                         }
@@ -1512,7 +1503,7 @@ fn answered_request<T>(pending: &VecDeque<Pending<T>>, ids: (u16, u16)) -> Optio
     } else {
         pending.iter().position(|p| !FLOATING.contains(&p.reply))?
     };
-    reply_matches(pending[i].reply, ids).then_some(i)
+    Method::answers(pending[i].reply, ids).then_some(i)
 }
 
 fn close_reason(close: &ConnectionClose) -> CloseReason {

@@ -20,7 +20,7 @@ pub(crate) struct OutQueue {
     /// A copy of everything queued, kept only while a frame tap is on.
     mirror: Option<BytesMut>,
     /// Where in `tail` the last write began (the mark given to
-    /// `mirror_from`), while all of it is still there. [`OutQueue::fold_ack`]
+    /// [`OutQueue::write`]), while all of it is still there. [`OutQueue::fold_ack`]
     /// rewrites only a frame that starts at such a boundary: the last 21
     /// octets of a small message body may look just like an ack.
     last_write_at: Option<usize>,
@@ -34,19 +34,37 @@ impl OutQueue {
         }
     }
 
-    /// The buffer to encode frames into; call [`OutQueue::mirror_from`] with
-    /// the length it had before, once the frames are in.
-    pub(crate) fn tail(&mut self) -> &mut BytesMut {
-        &mut self.tail
+    /// The one way to encode frames into the queue: `encode` appends one
+    /// write (whole frames, or the fixed parts around a body queued with
+    /// [`OutQueue::push_bytes`]) to the buffer. What it wrote is shown to
+    /// the frame tap and marks the boundary [`OutQueue::fold_ack`] needs, so
+    /// no write site can forget either; if it fails, what it wrote is taken
+    /// back.
+    pub(crate) fn write<E>(
+        &mut self,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mark = self.tail.len();
+        let written = encode(&mut self.tail);
+        match written {
+            Ok(()) => {
+                self.last_write_at = Some(mark);
+                if let Some(mirror) = &mut self.mirror {
+                    mirror.extend_from_slice(&self.tail[mark..]);
+                }
+            }
+            Err(_) => self.tail.truncate(mark),
+        }
+        written
     }
 
-    /// Marks the frames written to the tail since `mark` as one write: for
-    /// the frame tap, and as the frame boundary [`OutQueue::fold_ack`] needs.
-    pub(crate) fn mirror_from(&mut self, mark: usize) {
-        self.last_write_at = Some(mark);
-        if let Some(mirror) = &mut self.mirror {
-            mirror.extend_from_slice(&self.tail[mark..]);
-        }
+    /// [`OutQueue::write`] for an encoding that cannot fail.
+    pub(crate) fn write_infallible(&mut self, encode: impl FnOnce(&mut BytesMut)) {
+        let written: Result<(), std::convert::Infallible> = self.write(|buf| {
+            encode(buf);
+            Ok(())
+        });
+        let Ok(()) = written;
     }
 
     /// Queues `bytes` without copying them.
@@ -152,9 +170,9 @@ mod tests {
     #[test]
     fn chunks_and_tail_leave_in_order_and_partial_writes_resume() {
         let mut q = OutQueue::new(true);
-        q.tail().extend_from_slice(b"ab");
+        q.write_infallible(|buf| buf.extend_from_slice(b"ab"));
         q.push_bytes(Bytes::from_static(b"cdef"));
-        q.tail().extend_from_slice(b"gh");
+        q.write_infallible(|buf| buf.extend_from_slice(b"gh"));
         assert_eq!(q.len(), 8);
         let mut slices = [IoSlice::new(&[]); 8];
         let n = q.io_slices(&mut slices);
@@ -171,9 +189,20 @@ mod tests {
 
     /// Queues `frame` as one write, as the core does.
     fn write(q: &mut OutQueue, frame: &[u8]) {
-        let mark = q.tail().len();
-        q.tail().extend_from_slice(frame);
-        q.mirror_from(mark);
+        q.write_infallible(|buf| buf.extend_from_slice(frame));
+    }
+
+    #[test]
+    fn a_failed_write_takes_back_what_it_wrote_and_the_tap_never_sees_it() {
+        let mut q = OutQueue::new(true);
+        write(&mut q, b"kept");
+        let failed: Result<(), ()> = q.write(|buf| {
+            buf.extend_from_slice(b"half a frame");
+            Err(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(q.tail, b"kept"[..]);
+        assert_eq!(q.take_mirror().as_deref(), Some(&b"kept"[..]));
     }
 
     fn ack(delivery_tag: u64, multiple: bool) -> [u8; ack_frame::FRAME_LEN] {
@@ -193,7 +222,7 @@ mod tests {
         assert!(q.fold_ack(1, 6));
         let mut expected = b"earlier frames".to_vec();
         expected.extend_from_slice(&ack(6, true));
-        assert_eq!(q.tail()[..], expected[..]);
+        assert_eq!(q.tail[..], expected[..]);
     }
 
     #[test]
@@ -224,12 +253,9 @@ mod tests {
         body_frame.push(amqp_wire::FRAME_END);
         let mut q = OutQueue::new(false);
         write(&mut q, &body_frame);
-        assert_eq!(
-            q.tail()[body_frame.len() - ack_frame::FRAME_LEN..],
-            lookalike
-        );
+        assert_eq!(q.tail[body_frame.len() - ack_frame::FRAME_LEN..], lookalike);
         assert!(!q.fold_ack(1, 5));
-        assert_eq!(q.tail()[..], body_frame[..]);
+        assert_eq!(q.tail[..], body_frame[..]);
     }
 
     #[test]
