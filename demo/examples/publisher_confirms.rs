@@ -22,7 +22,9 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use amqp_client::{Channel, Connection, FieldTable, PublishConfirm, QueueDeclareOptions};
+use amqp_client::{
+    Channel, ConfirmSelectOptions, Connection, FieldTable, PublishConfirm, QueueDeclareOptions,
+};
 use demo::output::{say, Fail};
 use tokio::task::JoinSet;
 
@@ -94,8 +96,11 @@ async fn confirm_channel(connection: &Connection) -> Result<(Channel, String), F
     };
     let queue = channel
         .queue_declare("", options, FieldTable::new())
+        .await?
+        .ok_or_else(|| Fail::no_reply("queue.declare"))?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    channel.confirm_select().await?;
     Ok((channel, queue.queue.to_string()))
 }
 

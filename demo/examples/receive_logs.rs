@@ -9,7 +9,7 @@ mod tutorial;
 
 use std::process::ExitCode;
 
-use amqp_client::{BasicConsumeOptions, FieldTable, QueueDeclareOptions};
+use amqp_client::{BasicConsumeOptions, FieldTable, QueueBindOptions, QueueDeclareOptions};
 use demo::output::{say, Fail};
 
 const HELP: &str = "\
@@ -45,12 +45,19 @@ async fn run() -> Result<(), Fail> {
     };
     let queue = channel
         .queue_declare("", options, FieldTable::new())
-        .await?;
+        .await?
+        .ok_or_else(|| Fail::no_reply("queue.declare"))?;
     let queue = queue.queue.to_string();
     // The binding (queue.bind, 50/20) is what makes the exchange copy messages into our queue. A
     // fanout exchange ignores the binding's routing key, so it is empty.
     channel
-        .queue_bind(&queue, &exchange, "", FieldTable::new())
+        .queue_bind(
+            &queue,
+            &exchange,
+            "",
+            QueueBindOptions::default(),
+            FieldTable::new(),
+        )
         .await?;
 
     let options = BasicConsumeOptions {

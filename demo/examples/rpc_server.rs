@@ -10,7 +10,7 @@ mod tutorial;
 
 use std::process::ExitCode;
 
-use amqp_client::{BasicProperties, FieldTable};
+use amqp_client::{BasicProperties, BasicQosOptions, FieldTable};
 use demo::output::{say, Fail};
 
 const HELP: &str = "\
@@ -51,7 +51,7 @@ async fn run() -> Result<(), Fail> {
         .await?;
     // basic.qos (60/10) prefetch 1, one unacked request at a time: with several servers on the
     // queue, a busy one gets no new request while another is idle.
-    channel.basic_qos(1, false).await?;
+    channel.basic_qos(1, BasicQosOptions::default()).await?;
     // Manual acks (no `no_ack`): a request is acked only once answered, so if this server dies
     // halfway the broker gives the request to another server.
     let mut requests = channel

@@ -112,6 +112,18 @@ pub enum Own {
     Word(String),
 }
 
+impl Own {
+    /// For a binary that takes no words: the option's name and value; `None` for `--help`; a
+    /// word is an error ([`unexpected`]).
+    pub fn into_option(self) -> Result<Option<(String, Option<String>)>, Fail> {
+        match self {
+            Self::Help => Ok(None),
+            Self::Word(word) => Err(unexpected(&word)),
+            Self::Opt { name, value } => Ok(Some((name, value))),
+        }
+    }
+}
+
 /// The error for a word a binary takes none of.
 pub fn unexpected(word: &str) -> Fail {
     Fail::usage(format!("unexpected argument {word:?} (see --help)"))

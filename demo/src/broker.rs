@@ -1,13 +1,17 @@
 //! Finding a broker and connecting to it: `--url`, else `AMQP_URL`, else the local default; a
 //! private throwaway RabbitMQ node when nothing answers (the demo only); the one-line message
-//! that says how to get a broker when neither works; and the frame tap behind `--trace`.
+//! that says how to get a broker when neither works; the frame tap behind `--trace`; and a
+//! connection with the work queue declared.
 
 use std::net::Shutdown;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amqp_client::{without_secrets, Connection, ConnectionConfig, FrameTap, TapEvent, Tapped};
+use amqp_client::{
+    without_secrets, Channel, Connection, ConnectionConfig, FieldTable, FrameTap,
+    QueueDeclareOptions, TapEvent, Tapped,
+};
 use amqp_tests::PrivateNode;
 use tokio::net::TcpStream;
 
@@ -345,6 +349,22 @@ pub fn config_for(url: &str, name: &str, tracer: Option<Tracer>) -> Result<Conne
         config = config.with_tap(tracer.tap(name));
     }
     Ok(config)
+}
+
+/// Connects to `url` as `name` (see [`config_for`]) and opens a channel with the durable work
+/// queue `queue` declared on it: how the publisher and the demo's control connection start.
+pub async fn open_work_queue(
+    url: &str,
+    name: &str,
+    tracer: Option<Tracer>,
+    queue: &str,
+) -> Result<(Connection, Channel), Fail> {
+    let connection = connect(config_for(url, name, tracer)?).await?;
+    let channel = connection.open_channel().await?;
+    channel
+        .queue_declare(queue, QueueDeclareOptions::durable(), FieldTable::new())
+        .await?;
+    Ok((connection, channel))
 }
 
 #[cfg(test)]

@@ -12,11 +12,13 @@
 //!
 //! Modules: [`args`] (hand-written option parsing), [`broker`] (finding a broker, connecting,
 //! the `--trace` tap), [`output`] (lines, colour, one-line errors), [`task`] (task texts and
-//! lengths), [`worker`] (the worker loop) and [`run`] (the demo itself).
+//! lengths), [`producer`] (publishing tasks with confirms, as `new_task` and the demo do),
+//! [`worker`] (the worker loop, as `worker` and the demo run it) and [`run`] (the demo itself).
 
 pub mod args;
 pub mod broker;
 pub mod output;
+pub mod producer;
 pub mod run;
 pub mod task;
 pub mod worker;

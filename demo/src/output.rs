@@ -147,6 +147,12 @@ impl Fail {
         }
     }
 
+    /// The reply to `method` (`queue.declare`, ...) did not come. amqp-client returns `None`
+    /// for a reply only when the method was sent with `nowait`, which the demo never does.
+    pub fn no_reply(method: &str) -> Self {
+        Self::new(format!("{method}: no reply from the broker"))
+    }
+
     /// The same failure with `context: ` in front.
     pub fn context(self, context: impl Display) -> Self {
         Self {

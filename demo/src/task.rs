@@ -8,6 +8,14 @@ pub fn task_text(n: u32, dots: u32) -> String {
     format!("Task {n} {}", ".".repeat(dots as usize))
 }
 
+/// The texts of tasks 1, 2, ... with these lengths in dots: `Task 1 .....`, `Task 2 .`, ...
+pub fn task_texts(lengths: impl IntoIterator<Item = u32>) -> Vec<String> {
+    (1..)
+        .zip(lengths)
+        .map(|(n, dots)| task_text(n, dots))
+        .collect()
+}
+
 /// How many dots `body` has: the units of work it asks for.
 pub fn dots_in(body: &str) -> u32 {
     u32::try_from(body.matches('.').count()).unwrap_or(u32::MAX)
@@ -60,6 +68,7 @@ mod tests {
     fn texts_dots_and_numbers() {
         assert_eq!(task_text(1, 1), "Task 1 .");
         assert_eq!(task_text(12, 3), "Task 12 ...");
+        assert_eq!(task_texts([5, 1]), vec!["Task 1 .....", "Task 2 ."]);
         assert_eq!(dots_in("First message."), 1);
         assert_eq!(dots_in("Hello World!"), 0);
         assert_eq!(

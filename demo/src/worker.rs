@@ -10,7 +10,8 @@
 use std::time::{Duration, Instant};
 
 use amqp_client::{
-    BasicConsumeOptions, Channel, Connection, Error, FieldTable, QueueDeclareOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, Channel, Connection, Error,
+    FieldTable, QueueDeclareOptions,
 };
 use tokio::sync::{broadcast, watch};
 
@@ -106,7 +107,9 @@ pub async fn run_worker(
             FieldTable::new(),
         )
         .await?;
-    channel.basic_qos(config.prefetch, false).await?;
+    channel
+        .basic_qos(config.prefetch, BasicQosOptions::default())
+        .await?;
     let mut consumer = channel
         .basic_consume(
             &config.queue,
@@ -235,7 +238,10 @@ async fn stop_requested(stop: &mut watch::Receiver<bool>) {
 
 /// basic.cancel; `Some(end)` if the connection is gone.
 async fn cancel(channel: &Channel, tag: &str) -> Result<Option<WorkerEnd>, Error> {
-    match channel.basic_cancel(tag).await {
+    match channel
+        .basic_cancel(tag, BasicCancelOptions::default())
+        .await
+    {
         Ok(()) => Ok(None),
         Err(e) => lost(e).map(Some),
     }

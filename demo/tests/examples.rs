@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use amqp_client::{BasicProperties, FieldTable};
+use amqp_client::{BasicProperties, ExchangeDeleteOptions, FieldTable};
 use common::*;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -91,7 +91,9 @@ impl Drop for ExchangeGuard {
             block_on(async {
                 if let Ok(connection) = amqp_client::connect(&amqp_url()).await {
                     if let Ok(channel) = connection.open_channel().await {
-                        let _ = channel.exchange_delete(&exchange, false).await;
+                        let _ = channel
+                            .exchange_delete(&exchange, ExchangeDeleteOptions::default())
+                            .await;
                     }
                     let _ = connection.close().await;
                 }

@@ -11,7 +11,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use amqp_client::{
-    BasicConsumeOptions, Connection, Consumer, Delivery, FieldTable, QueueDeclareOptions,
+    BasicConsumeOptions, Connection, Consumer, Delivery, FieldTable, QueueBindOptions,
+    QueueDeclareOptions,
 };
 use demo::args::{Arg, Args};
 use demo::output::{say, Fail};
@@ -179,11 +180,18 @@ pub(crate) async fn receive_routed_logs(
     };
     let queue = channel
         .queue_declare("", options, FieldTable::new())
-        .await?;
+        .await?
+        .ok_or_else(|| Fail::no_reply("queue.declare"))?;
     let queue = queue.queue.to_string();
     for binding_key in binding_keys {
         channel
-            .queue_bind(&queue, exchange, binding_key, FieldTable::new())
+            .queue_bind(
+                &queue,
+                exchange,
+                binding_key,
+                QueueBindOptions::default(),
+                FieldTable::new(),
+            )
             .await?;
     }
 

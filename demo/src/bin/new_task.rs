@@ -9,11 +9,11 @@
 
 use std::process::ExitCode;
 
-use amqp_client::{BasicProperties, FieldTable, QueueDeclareOptions};
 use demo::args::{unknown, Args, Common, Own, COMMON_HELP};
 use demo::broker::{self, Tracer};
 use demo::output::{self, say, Fail, Style};
-use demo::task::task_text;
+use demo::producer::Producer;
+use demo::task::task_texts;
 
 const HELP: &str = "\
 new_task: publish a task to the work queue (RabbitMQ tutorial 2, on amqp-client)
@@ -73,40 +73,19 @@ async fn run() -> Result<(), Fail> {
         say(format!("{HELP}\n{COMMON_HELP}"));
         return Ok(());
     };
-    let queue = &options.common.queue;
     let url = broker::resolve_url(options.common.url.as_deref());
     let tracer = options
         .common
         .trace
         .then(|| Tracer::new(None, Style::stdout()));
-    let connection = broker::connect(broker::config_for(&url, "new_task", tracer)?).await?;
-    let channel = connection.open_channel().await?;
-    channel
-        .queue_declare(queue, QueueDeclareOptions::durable(), FieldTable::new())
-        .await?;
-    channel.confirm_select().await?;
-
+    let producer = Producer::connect(&url, &options.common.queue, tracer).await?;
     let messages: Vec<String> = match options.count {
-        Some(count) => (1..=count).map(|n| task_text(n, n)).collect(),
+        Some(count) => task_texts(1..=count),
         None if options.words.is_empty() => vec!["Hello World!".to_owned()],
         None => vec![options.words.join(" ")],
     };
-    // Publish them all, then wait for the confirms: the broker confirms in batches.
-    let mut confirms = Vec::with_capacity(messages.len());
-    for message in &messages {
-        let properties = BasicProperties::default().persistent();
-        let confirm = channel
-            .basic_publish("", queue, Default::default(), properties, message.clone())
-            .await?;
-        confirms.push(confirm);
-    }
-    for (message, confirm) in messages.iter().zip(confirms) {
-        confirm
-            .wait()
-            .await
-            .map_err(|e| Fail::from(e).context(format!("'{message}' was not confirmed")))?;
-        say(format!(" [x] Sent '{message}'"));
-    }
-    connection.close().await?;
-    Ok(())
+    producer
+        .publish(&messages, |message| say(format!(" [x] Sent '{message}'")))
+        .await?;
+    producer.close().await
 }

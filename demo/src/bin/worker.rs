@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use demo::args::{unexpected, unknown, Args, Common, Own, COMMON_HELP};
+use demo::args::{unknown, Args, Common, COMMON_HELP};
 use demo::broker::{self, Tracer};
 use demo::output::{self, say, Color, Fail, Style};
 use demo::worker::{run_worker, WorkerConfig, WorkerEnd, WorkerEvent};
@@ -50,10 +50,8 @@ fn parse(mut args: Args) -> Result<Option<Options>, Fail> {
         prefetch: 1,
     };
     while let Some(arg) = options.common.next_own(&mut args)? {
-        let (name, value) = match arg {
-            Own::Help => return Ok(None),
-            Own::Word(word) => return Err(unexpected(&word)),
-            Own::Opt { name, value } => (name, value),
+        let Some((name, value)) = arg.into_option()? else {
+            return Ok(None);
         };
         match name.as_str() {
             "name" => options.name = Some(args.value(&name, value)?),

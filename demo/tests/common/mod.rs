@@ -375,7 +375,8 @@ pub fn queue_state(queue: &str) -> (u32, u32) {
         let ok = channel
             .queue_declare(queue, options, FieldTable::new())
             .await
-            .unwrap_or_else(|e| panic!("queue {queue} should exist: {e}"));
+            .unwrap_or_else(|e| panic!("queue {queue} should exist: {e}"))
+            .expect("queue.declare without nowait has a declare-ok");
         let _ = connection.close().await;
         (ok.message_count, ok.consumer_count)
     })
