@@ -25,7 +25,7 @@
 //! let connection = amqp_client::connect("amqp://guest:guest@localhost:5672/%2f").await?;
 //! let channel = connection.open_channel().await?;
 //! channel.queue_declare("hello", QueueDeclareOptions::durable(), FieldTable::new()).await?;
-//! channel.confirm_select().await?;
+//! channel.confirm_select(Default::default()).await?;
 //! let props = BasicProperties::default().persistent();
 //! channel.basic_publish("", "hello", Default::default(), props, "Hello World!").await?.wait().await?;
 //! let mut consumer = channel.basic_consume("hello", "", Default::default(), FieldTable::new()).await?;

@@ -23,7 +23,7 @@ async fn confirm_channel(
     broker: &mut FakeBroker,
 ) -> amqp_client::Channel {
     let ch = open_channel(conn, broker).await;
-    let (selected, ()) = tokio::join!(ch.confirm_select(), async {
+    let (selected, ()) = tokio::join!(ch.confirm_select(Default::default()), async {
         assert!(matches!(
             broker.recv_method().await,
             (_, Method::ConfirmSelect(_))

@@ -523,7 +523,7 @@ async fn a_connection_reset_fails_pending_and_later_operations_with_an_io_error(
     let conn = conn.expect("connect");
     let ch = open_channel(&conn, &mut broker).await;
     let confirm = {
-        let (r, ()) = tokio::join!(ch.confirm_select(), async {
+        let (r, ()) = tokio::join!(ch.confirm_select(Default::default()), async {
             assert!(matches!(
                 broker.recv_method().await,
                 (1, Method::ConfirmSelect(_))
@@ -741,7 +741,8 @@ async fn a_channel_close_406_ends_that_channel_while_another_keeps_working() {
         )
     })
     .await;
-    assert_eq!(declared.expect("declare on 2").message_count, 5);
+    let ok = declared.expect("declare on 2").expect("declare-ok");
+    assert_eq!(ok.message_count, 5);
     assert!(conn.is_open());
     assert!(two.error().is_none());
 }
@@ -865,7 +866,7 @@ async fn a_publish_is_split_into_frames_of_frame_max_minus_8() {
 async fn confirms_settle_with_multiple_acks_and_a_nack_is_an_error() {
     let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
     let ch = open_channel(&conn, &mut broker).await;
-    let (selected, ()) = tokio::join!(ch.confirm_select(), async {
+    let (selected, ()) = tokio::join!(ch.confirm_select(Default::default()), async {
         assert!(matches!(
             broker.recv_method().await,
             (1, Method::ConfirmSelect(_))
@@ -1154,7 +1155,7 @@ async fn confirm_channel(
 ) -> (Connection, amqp_client::Channel, FakeBroker) {
     let (conn, mut broker) = open(config, tune(0, 0, 0)).await;
     let ch = open_channel(&conn, &mut broker).await;
-    let (selected, ()) = tokio::join!(ch.confirm_select(), async {
+    let (selected, ()) = tokio::join!(ch.confirm_select(Default::default()), async {
         assert!(matches!(
             broker.recv_method().await,
             (1, Method::ConfirmSelect(_))

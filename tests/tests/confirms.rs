@@ -16,7 +16,9 @@ async fn confirms_arrive_for_10_000_pipelined_publishes() {
     let q = amqp_tests::unique_name("confirms");
     let _cleanup = QueueCleanup::new(&[&q]);
     declare(&ch, &q, QueueDeclareOptions::durable(), FieldTable::new()).await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
 
     let limit = Duration::from_secs(60);
     let started = Instant::now();
@@ -67,7 +69,9 @@ async fn a_refused_publish_is_nacked() {
         .with("x-max-length", 2i32)
         .with("x-overflow", "reject-publish");
     declare(&ch, &q, Default::default(), args).await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let mut confirms = Vec::new();
     for i in 0..5 {
         confirms.push(
@@ -96,7 +100,12 @@ async fn a_refused_publish_is_nacked() {
     assert_eq!(outcomes, ["ack", "ack", "nack", "nack", "nack"]);
     assert_eq!(counts(&ch, &q).await, (2, 0));
     // The channel goes on after nacks: make room and publish again.
-    assert_eq!(step("purge", ch.queue_purge(&q)).await.unwrap(), 2);
+    assert_eq!(
+        step("purge", ch.queue_purge(&q, Default::default()))
+            .await
+            .unwrap(),
+        Some(2)
+    );
     step(
         "publish",
         ch.basic_publish("", &q, Default::default(), Default::default(), "again"),
@@ -118,8 +127,12 @@ async fn confirms_on_two_channels_are_independent() {
     let b = channel(&conn).await;
     let q = fresh_queue(&a, "two-channels").await;
     let _cleanup = QueueCleanup::new(&[&q]);
-    step("confirm.select", a.confirm_select()).await.unwrap();
-    step("confirm.select", b.confirm_select()).await.unwrap();
+    step("confirm.select", a.confirm_select(Default::default()))
+        .await
+        .unwrap();
+    step("confirm.select", b.confirm_select(Default::default()))
+        .await
+        .unwrap();
     // Each channel numbers its publishes from 1: interleave them.
     let mut confirms = Vec::new();
     for i in 0..200 {

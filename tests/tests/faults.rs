@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use amqp_client::{
-    BasicProperties, Connection, ConnectionConfig, Error, FieldTable, FieldValue,
+    BasicGetOptions, BasicProperties, Connection, ConnectionConfig, Error, FieldTable, FieldValue,
     QueueDeclareOptions, ReplyCode,
 };
 use amqp_tests::PrivateNode;
@@ -86,7 +86,7 @@ async fn close_connection_by_the_operator_is_a_320_on_pending_and_later_calls() 
         Some(ReplyCode::CONNECTION_FORCED)
     );
     expect_connection_closed(
-        step("basic.qos", ch.basic_qos(1, false)).await,
+        step("basic.qos", ch.basic_qos(1, Default::default())).await,
         ReplyCode::CONNECTION_FORCED,
     );
     expect_connection_closed(
@@ -161,12 +161,17 @@ async fn a_channel_closed_by_the_broker_fails_alone() {
     // The connection and the other channel go on.
     assert!(conn.is_open());
     assert!(good.error().is_none());
-    step("confirm.select", good.confirm_select()).await.unwrap();
-    publish_plain(&good, "", &q, "fine").await;
-    let got = step("basic.get", good.basic_get(&q, true))
+    step("confirm.select", good.confirm_select(Default::default()))
         .await
-        .unwrap()
-        .expect("the message");
+        .unwrap();
+    publish_plain(&good, "", &q, "fine").await;
+    let got = step(
+        "basic.get",
+        good.basic_get(&q, BasicGetOptions { no_ack: true }),
+    )
+    .await
+    .unwrap()
+    .expect("the message");
     assert_eq!(&got.delivery.body[..], b"fine");
     delete(&good, &q).await;
     delete(&good, &other).await;
@@ -194,7 +199,9 @@ async fn persistent_messages_in_durable_queues_survive_a_broker_kill() {
     let mut node = blocking(PrivateNode::start);
     let conn = connect_with(node_config(&node)).await;
     let ch = channel(&conn).await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let durable = amqp_tests::unique_name("durable");
     let transient = amqp_tests::unique_name("transient");
     declare(
@@ -247,7 +254,7 @@ async fn persistent_messages_in_durable_queues_survive_a_broker_kill() {
         (1, 0),
         "only the persistent message survives"
     );
-    let got = step("basic.get", ch.basic_get(&durable, false))
+    let got = step("basic.get", ch.basic_get(&durable, Default::default()))
         .await
         .unwrap()
         .expect("the persistent message");
@@ -286,7 +293,9 @@ async fn a_memory_alarm_blocks_the_connection_until_it_clears() {
     let conn: Connection = connect_with(node_config(&node)).await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "blocked").await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let mut blocked = conn.watch_blocked();
     assert!(conn.blocked().is_none());
 
@@ -339,10 +348,13 @@ async fn a_memory_alarm_blocks_the_connection_until_it_clears() {
     )
     .await
     .unwrap();
-    let got = step("basic.get", ch.basic_get(&q, true))
-        .await
-        .unwrap()
-        .expect("the held message");
+    let got = step(
+        "basic.get",
+        ch.basic_get(&q, BasicGetOptions { no_ack: true }),
+    )
+    .await
+    .unwrap()
+    .expect("the held message");
     assert_eq!(&got.delivery.body[..], b"held");
     step("connection.close", conn.close()).await.unwrap();
     blocking(move || drop(node));

@@ -181,7 +181,11 @@ async fn fifty_channels_get_ids_1_to_50_and_a_closed_id_is_reused() {
     step("channel.close", closed.close()).await.unwrap();
     assert!(matches!(closed.error(), Some(Error::ChannelClosedByClient)));
     // A call on the closed handle fails and never reaches the channel that reuses its number.
-    let stale = step("basic.qos on a closed channel", closed.basic_qos(1, false)).await;
+    let stale = step(
+        "basic.qos on a closed channel",
+        closed.basic_qos(1, Default::default()),
+    )
+    .await;
     assert!(
         matches!(stale, Err(Error::ChannelClosedByClient)),
         "{stale:?}"
@@ -192,7 +196,11 @@ async fn fifty_channels_get_ids_1_to_50_and_a_closed_id_is_reused() {
     let next = channel(&conn).await;
     assert_eq!(next.id(), 51);
     // The stale handle still cannot act on channel 17's new life.
-    let stale = step("basic.qos on the stale handle", closed.basic_qos(1, false)).await;
+    let stale = step(
+        "basic.qos on the stale handle",
+        closed.basic_qos(1, Default::default()),
+    )
+    .await;
     assert!(
         matches!(stale, Err(Error::ChannelClosedByClient)),
         "{stale:?}"
@@ -200,7 +208,7 @@ async fn fifty_channels_get_ids_1_to_50_and_a_closed_id_is_reused() {
 
     // Every channel works.
     for ch in channels.iter().chain([&reused, &next]) {
-        step("basic.qos", ch.basic_qos(10, false))
+        step("basic.qos", ch.basic_qos(10, Default::default()))
             .await
             .unwrap_or_else(|e| panic!("channel {}: {e}", ch.id()));
     }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use amqp_client::{BasicProperties, Connection, FieldTable};
+use amqp_client::{BasicGetOptions, BasicProperties, Connection, FieldTable};
 use bytes::Bytes;
 use common::*;
 
@@ -17,7 +17,9 @@ async fn round_trip(conn: Connection, seed: u64) {
     let q = fresh_queue(&ch, "large").await;
     let _cleanup = QueueCleanup::new(&[&q]);
     let body = Bytes::from(pseudo_random_body(SIZE, seed));
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let mut consumer = consume(&ch, &q, FieldTable::new()).await;
     let props = BasicProperties {
         content_type: Some("application/octet-stream".into()),
@@ -93,7 +95,9 @@ async fn a_frame_max_from_the_uri_is_used() {
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "frames").await;
     let _cleanup = QueueCleanup::new(&[&q]);
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let sizes = [
         0,
         1,
@@ -119,10 +123,13 @@ async fn a_frame_max_from_the_uri_is_used() {
         .unwrap();
     }
     for (i, &size) in sizes.iter().enumerate() {
-        let got = step("basic.get", ch.basic_get(&q, true))
-            .await
-            .unwrap()
-            .expect("a message");
+        let got = step(
+            "basic.get",
+            ch.basic_get(&q, BasicGetOptions { no_ack: true }),
+        )
+        .await
+        .unwrap()
+        .expect("a message");
         let body = pseudo_random_body(size, i as u64);
         assert_eq!(
             first_difference(&got.delivery.body, &body),

@@ -472,7 +472,7 @@ async fn dropped_consumer_is_cancelled_and_its_unread_deliveries_requeued() {
     let bodies = fill(&setup, &q, "m", N).await;
 
     let a = channel(&conn).await;
-    step("basic.qos", a.basic_qos(PREFETCH, false))
+    step("basic.qos", a.basic_qos(PREFETCH, Default::default()))
         .await
         .unwrap();
     let mut consumer = consume(&a, &q, FieldTable::new()).await;
@@ -669,7 +669,9 @@ async fn ordinary_calls_succeed(timeout: Option<Duration>) {
     let ch = confirm_channel(&conn).await;
     let q = fresh_queue(&ch, "rpc-timeout").await;
     let _cleanup = QueueCleanup::new(&[&q]);
-    step("basic.qos", ch.basic_qos(5, false)).await.unwrap();
+    step("basic.qos", ch.basic_qos(5, Default::default()))
+        .await
+        .unwrap();
     publish_plain(&ch, "", &q, "one").await;
     publish_plain(&ch, "", &q, "two").await;
     let got = get(&ch, &q, false).await.expect("a message");
@@ -679,7 +681,12 @@ async fn ordinary_calls_succeed(timeout: Option<Duration>) {
     assert_eq!(&d.body[..], b"two");
     step("basic.ack", d.ack()).await.unwrap();
     step("basic.cancel", consumer.cancel()).await.unwrap();
-    assert_eq!(step("queue.purge", ch.queue_purge(&q)).await.unwrap(), 0);
+    assert_eq!(
+        step("queue.purge", ch.queue_purge(&q, Default::default()))
+            .await
+            .unwrap(),
+        Some(0)
+    );
     assert_eq!(delete(&ch, &q).await, 0);
     assert!(ch.error().is_none(), "{:?}", ch.error());
     step("channel.close", ch.close()).await.unwrap();
@@ -706,7 +713,9 @@ async fn an_answered_call_leaves_no_rpc_timer_running() {
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "rpc-idle").await;
     let _cleanup = QueueCleanup::new(&[&q]);
-    step("basic.qos", ch.basic_qos(1, false)).await.unwrap();
+    step("basic.qos", ch.basic_qos(1, Default::default()))
+        .await
+        .unwrap();
     // Not synchronisation: the idle time is what is tested, nothing can announce "no timeout".
     tokio::time::sleep(TIMEOUT * 2).await;
     assert!(
@@ -803,7 +812,11 @@ async fn an_inbound_message_over_the_limit_is_refused_and_kept() {
 
     // basic.get.
     let get_ch = channel(&limited).await;
-    let got = step("basic.get of 5,000 octets", get_ch.basic_get(&q, false)).await;
+    let got = step(
+        "basic.get of 5,000 octets",
+        get_ch.basic_get(&q, Default::default()),
+    )
+    .await;
     assert_too_large(&got.map(|g| g.map(|g| g.delivery.body.len())), "basic_get");
     assert_too_large(
         &get_ch.error().map_or(Ok(()), Err),

@@ -5,7 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use amqp_client::{BasicProperties, BasicPublishOptions, Error, FieldTable, FieldValue, ReplyCode};
+use amqp_client::{
+    BasicGetOptions, BasicProperties, BasicPublishOptions, Error, FieldTable, FieldValue, ReplyCode,
+};
 use common::*;
 
 /// Every one of the 14 basic properties but user-id (checked against the login) and cluster-id
@@ -47,7 +49,9 @@ async fn declare_publish_consume_ack_round_trip() {
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "round-trip").await;
     let _cleanup = QueueCleanup::new(&[&q]);
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let props = rich_properties();
     let confirm = step(
         "basic.publish",
@@ -95,11 +99,15 @@ async fn basic_get_reject_and_nack() {
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "get").await;
     let _cleanup = QueueCleanup::new(&[&q]);
-    assert!(step("basic.get on empty", ch.basic_get(&q, false))
+    assert!(
+        step("basic.get on empty", ch.basic_get(&q, Default::default()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    step("confirm.select", ch.confirm_select(Default::default()))
         .await
-        .unwrap()
-        .is_none());
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+        .unwrap();
     for body in ["a", "b", "c"] {
         let props = BasicProperties::default().persistent();
         step(
@@ -112,7 +120,7 @@ async fn basic_get_reject_and_nack() {
         .await
         .unwrap();
     }
-    let a = step("basic.get", ch.basic_get(&q, false))
+    let a = step("basic.get", ch.basic_get(&q, Default::default()))
         .await
         .unwrap()
         .expect("a");
@@ -122,7 +130,7 @@ async fn basic_get_reject_and_nack() {
     assert!(a.delivery.consumer_tag.is_empty());
     // Rejected with requeue: it goes back to the head of the queue, marked redelivered.
     step("basic.reject", a.delivery.reject(true)).await.unwrap();
-    let again = step("basic.get", ch.basic_get(&q, false))
+    let again = step("basic.get", ch.basic_get(&q, Default::default()))
         .await
         .unwrap()
         .expect("a again");
@@ -132,10 +140,13 @@ async fn basic_get_reject_and_nack() {
     step("basic.nack", again.delivery.nack(false))
         .await
         .unwrap();
-    let b = step("basic.get", ch.basic_get(&q, true))
-        .await
-        .unwrap()
-        .expect("b");
+    let b = step(
+        "basic.get",
+        ch.basic_get(&q, BasicGetOptions { no_ack: true }),
+    )
+    .await
+    .unwrap()
+    .expect("b");
     assert_eq!(&b.delivery.body[..], b"b");
     assert!(!b.delivery.redelivered);
     assert_eq!(b.message_count, 1);
@@ -151,12 +162,16 @@ async fn prefetch_1_delivers_the_next_message_only_after_the_ack() {
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "prefetch").await;
     let _cleanup = QueueCleanup::new(&[&q]);
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     for body in ["first", "second"] {
         publish_plain(&ch, "", &q, body).await;
     }
     let cch = channel(&conn).await;
-    step("basic.qos", cch.basic_qos(1, false)).await.unwrap();
+    step("basic.qos", cch.basic_qos(1, Default::default()))
+        .await
+        .unwrap();
     let mut consumer = consume(&cch, &q, FieldTable::new()).await;
     let first = next_delivery(&mut consumer, "the first delivery").await;
     assert_eq!(&first.body[..], b"first");
@@ -184,7 +199,9 @@ async fn unacked_messages_of_a_closed_channel_are_redelivered() {
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "redeliver").await;
     let _cleanup = QueueCleanup::new(&[&q]);
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     for body in ["one", "two", "three"] {
         publish_plain(&ch, "", &q, body).await;
     }
@@ -234,7 +251,9 @@ async fn a_mandatory_unroutable_publish_comes_back_with_312_no_route() {
     amqp_tests::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let nowhere = amqp_tests::unique_name("no-such-queue");
     // Not mandatory: silently dropped (and still confirmed).
     publish_plain(&ch, "", &nowhere, "lost").await;

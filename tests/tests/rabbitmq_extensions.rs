@@ -11,8 +11,9 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use amqp_client::{
-    BasicConsumeOptions, BasicProperties, Channel, Connection, DeadLetterReason, Delivery, Error,
-    ExchangeDeclareOptions, FieldTable, FieldValue, QueueDeclareOptions, ReplyCode, XDeath,
+    BasicConsumeOptions, BasicGetOptions, BasicProperties, Channel, Connection, DeadLetterReason,
+    Delivery, Error, ExchangeDeclareOptions, FieldTable, FieldValue, QueueDeclareOptions,
+    ReplyCode, XDeath,
 };
 use common::*;
 
@@ -150,7 +151,9 @@ async fn message_expired_by_the_queue_ttl_reaches_the_dead_letter_queue_with_x_d
         .with("x-message-ttl", 50i32)
         .with("x-dead-letter-exchange", dlx.as_str());
     declare(&ch, &source, Default::default(), args).await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let mut dead = consume(&ch, &dlq, FieldTable::new()).await;
 
     let before = now_secs();
@@ -197,9 +200,12 @@ async fn message_expired_by_the_queue_ttl_reaches_the_dead_letter_queue_with_x_d
     step("basic.cancel", dead.cancel()).await.unwrap();
     delete(&ch, &source).await;
     delete(&ch, &dlq).await;
-    step("exchange.delete", ch.exchange_delete(&dlx, false))
-        .await
-        .unwrap();
+    step(
+        "exchange.delete",
+        ch.exchange_delete(&dlx, Default::default()),
+    )
+    .await
+    .unwrap();
     step("connection.close", conn.close()).await.unwrap();
 }
 
@@ -219,7 +225,9 @@ async fn message_expired_by_its_expiration_property_is_dead_lettered_with_its_or
         .with("x-dead-letter-exchange", "")
         .with("x-dead-letter-routing-key", dlq.as_str());
     declare(&ch, &source, Default::default(), args).await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let mut dead = consume(&ch, &dlq, FieldTable::new()).await;
 
     // The broker only expires a message at the head of its queue: the expiring one goes first.
@@ -276,7 +284,9 @@ async fn rejected_message_is_dead_lettered_and_a_second_death_adds_a_second_x_de
     declare(&ch, &last, Default::default(), FieldTable::new()).await;
     declare(&ch, &second, Default::default(), dead_letter_to(&last)).await;
     declare(&ch, &first, Default::default(), dead_letter_to(&second)).await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     publish_confirmed(&ch, "", &first, Default::default(), "unwanted").await;
 
     // Rejected in `first`, then nacked in `second`: two deaths, most recent first.
@@ -333,7 +343,9 @@ async fn max_length_with_reject_publish_nacks_until_there_is_room_again() {
         .with("x-max-length", 2i32)
         .with("x-overflow", "reject-publish");
     declare(&ch, &q, Default::default(), args).await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     publish_confirmed(&ch, "", &q, Default::default(), "one").await;
     publish_confirmed(&ch, "", &q, Default::default(), "two").await;
     let full = step(
@@ -350,10 +362,13 @@ async fn max_length_with_reject_publish_nacks_until_there_is_room_again() {
     assert!(ch.error().is_none(), "a nack does not close the channel");
 
     // Take one out: the next publish is accepted again.
-    let got = step("basic.get", ch.basic_get(&q, true))
-        .await
-        .unwrap()
-        .expect("a message");
+    let got = step(
+        "basic.get",
+        ch.basic_get(&q, BasicGetOptions { no_ack: true }),
+    )
+    .await
+    .unwrap()
+    .expect("a message");
     assert_eq!(&got.delivery.body[..], b"one");
     publish_confirmed(&ch, "", &q, Default::default(), "four").await;
     assert_eq!(counts(&ch, &q).await, (2, 0));
@@ -375,7 +390,9 @@ async fn max_length_with_drop_head_dead_letters_the_oldest_with_reason_maxlen() 
         .with("x-dead-letter-exchange", "")
         .with("x-dead-letter-routing-key", dlq.as_str());
     declare(&ch, &q, Default::default(), args).await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     publish_confirmed(&ch, "", &q, Default::default(), "oldest").await;
     publish_confirmed(&ch, "", &q, Default::default(), "newest").await;
 
@@ -386,10 +403,13 @@ async fn max_length_with_drop_head_dead_letters_the_oldest_with_reason_maxlen() 
     assert_eq!(deaths.len(), 1, "{deaths:?}");
     assert_eq!(deaths[0].reason, DeadLetterReason::MaxLen);
     delivery.ack().await.unwrap();
-    let kept = step("basic.get", ch.basic_get(&q, true))
-        .await
-        .unwrap()
-        .expect("a message");
+    let kept = step(
+        "basic.get",
+        ch.basic_get(&q, BasicGetOptions { no_ack: true }),
+    )
+    .await
+    .unwrap()
+    .expect("a message");
     assert_eq!(&kept.delivery.body[..], b"newest");
 
     step("basic.cancel", dead.cancel()).await.unwrap();
@@ -414,7 +434,9 @@ async fn priority_queue_delivers_higher_priorities_first_and_fifo_within_one() {
         FieldTable::new().with("x-max-priority", 10u8),
     )
     .await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let published = [
         (1, "low"),
         (5, "mid-a"),
@@ -430,7 +452,13 @@ async fn priority_queue_delivers_higher_priorities_first_and_fifo_within_one() {
         publish_confirmed(&ch, "", &q, props, text).await;
     }
     let mut order = Vec::new();
-    while let Some(got) = step("basic.get", ch.basic_get(&q, true)).await.unwrap() {
+    while let Some(got) = step(
+        "basic.get",
+        ch.basic_get(&q, BasicGetOptions { no_ack: true }),
+    )
+    .await
+    .unwrap()
+    {
         let d = got.delivery;
         order.push((d.properties.priority, body(&d).to_owned()));
     }
@@ -469,7 +497,9 @@ async fn quorum_queue_counts_redeliveries_and_dead_letters_over_its_delivery_lim
     );
     let ok = declare(&ch, &q, options, args).await;
     assert_eq!(ok.queue.as_str(), Some(q.as_str()));
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     publish_confirmed(
         &ch,
         "",
@@ -480,7 +510,9 @@ async fn quorum_queue_counts_redeliveries_and_dead_letters_over_its_delivery_lim
     .await;
     assert_eq!(counts(&ch, &q).await, (1, 0));
 
-    step("basic.qos", ch.basic_qos(1, false)).await.unwrap();
+    step("basic.qos", ch.basic_qos(1, Default::default()))
+        .await
+        .unwrap();
     let mut consumer = consume(&ch, &q, FieldTable::new()).await;
     let first = next_delivery(&mut consumer, "the first delivery").await;
     assert_eq!(body(&first), "poison");
@@ -601,7 +633,9 @@ async fn read_stream(
     n: usize,
 ) -> Vec<(i64, String)> {
     let ch = channel(conn).await;
-    step("basic.qos", ch.basic_qos(100, false)).await.unwrap();
+    step("basic.qos", ch.basic_qos(100, Default::default()))
+        .await
+        .unwrap();
     let args = FieldTable::new().with("x-stream-offset", offset);
     let mut consumer = consume(&ch, q, args).await;
     let mut seen = Vec::new();
@@ -630,7 +664,9 @@ async fn stream_is_read_from_first_from_an_offset_and_from_a_timestamp() {
     let _cleanup = QueueCleanup::new(&[&q]);
     let (options, args) = durable_with(FieldTable::new().with("x-queue-type", "stream"));
     declare(&ch, &q, options, args).await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let early: Vec<String> = (0..4).map(|i| format!("early-{i}")).collect();
     publish_all(&ch, &q, &early).await;
 
@@ -662,7 +698,7 @@ async fn stream_is_read_from_first_from_an_offset_and_from_a_timestamp() {
 
     // "next": only what is published after the consumer attached (at consume-ok).
     let reader = channel(&conn).await;
-    step("basic.qos", reader.basic_qos(10, false))
+    step("basic.qos", reader.basic_qos(10, Default::default()))
         .await
         .unwrap();
     let mut tail = consume(
@@ -731,7 +767,7 @@ async fn stream_refusals_are_typed_errors_with_the_broker_code_and_text() {
         |ch| {
             let q = q.clone();
             async move {
-                ch.basic_qos(10, false).await?;
+                ch.basic_qos(10, Default::default()).await?;
                 let no_ack = BasicConsumeOptions {
                     no_ack: true,
                     ..Default::default()
@@ -747,7 +783,7 @@ async fn stream_refusals_are_typed_errors_with_the_broker_code_and_text() {
         ReplyCode::NOT_IMPLEMENTED,
         |ch| {
             let q = q.clone();
-            async move { ch.basic_get(&q, false).await }
+            async move { ch.basic_get(&q, Default::default()).await }
         },
     )
     .await;
@@ -865,7 +901,7 @@ async fn direct_reply_to_refusals_are_406_channel_errors_and_the_connection_goes
                         .await?,
                 );
                 // basic.publish has no reply: a round trip makes the broker's close arrive.
-                ch.basic_qos(1, false).await
+                ch.basic_qos(1, Default::default()).await
             }
         },
     )

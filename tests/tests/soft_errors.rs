@@ -28,7 +28,7 @@ fn assert_closed_by(ch: &Channel, code: ReplyCode, class_id: u16, method_id: u16
 async fn assert_connection_goes_on(conn: &Connection, closed: &Channel, code: ReplyCode) {
     let again = step(
         "basic.qos on the closed channel",
-        closed.basic_qos(1, false),
+        closed.basic_qos(1, Default::default()),
     )
     .await;
     expect_channel_closed(again, code);
@@ -49,7 +49,7 @@ async fn binding_to_a_missing_exchange_is_a_404() {
     let missing = amqp_tests::unique_name("x-missing");
     let result = step(
         "queue.bind to a missing exchange",
-        ch.queue_bind(&q, &missing, "k", FieldTable::new()),
+        ch.queue_bind(&q, &missing, "k", Default::default(), FieldTable::new()),
     )
     .await;
     let text = expect_channel_closed(result, ReplyCode::NOT_FOUND);
@@ -125,7 +125,7 @@ async fn publishing_to_a_missing_exchange_is_a_404_on_the_next_call_or_the_confi
     step("the (absent) confirm", confirm.wait())
         .await
         .expect("no confirm mode: nothing to wait for");
-    let next = step("basic.qos after it", ch.basic_qos(1, false)).await;
+    let next = step("basic.qos after it", ch.basic_qos(1, Default::default())).await;
     let text = expect_channel_closed(next, ReplyCode::NOT_FOUND);
     assert!(text.contains(&missing), "{text}");
     assert_closed_by(&ch, ReplyCode::NOT_FOUND, 60, 40); // basic.publish
@@ -171,7 +171,7 @@ async fn one_connection_survives_every_soft_error_in_a_row() {
             0 => (
                 step(
                     "queue.bind",
-                    ch.queue_bind(&q, &missing_x, "", FieldTable::new()),
+                    ch.queue_bind(&q, &missing_x, "", Default::default(), FieldTable::new()),
                 )
                 .await,
                 ReplyCode::NOT_FOUND,
@@ -206,7 +206,13 @@ async fn one_connection_survives_every_soft_error_in_a_row() {
             4 => (
                 step(
                     "exchange.bind from a missing exchange",
-                    ch.exchange_bind("amq.direct", &missing_x, "", FieldTable::new()),
+                    ch.exchange_bind(
+                        "amq.direct",
+                        &missing_x,
+                        "",
+                        Default::default(),
+                        FieldTable::new(),
+                    ),
                 )
                 .await,
                 ReplyCode::NOT_FOUND,
@@ -219,7 +225,7 @@ async fn one_connection_survives_every_soft_error_in_a_row() {
                 .await
                 .expect("queued");
                 (
-                    step("basic.qos", ch.basic_qos(1, false)).await,
+                    step("basic.qos", ch.basic_qos(1, Default::default())).await,
                     ReplyCode::NOT_FOUND,
                 )
             }

@@ -18,10 +18,11 @@ use std::sync::{Arc, Mutex};
 
 use amqp_client::wire::Frame;
 use amqp_client::{
-    AccessRequestOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, Direction,
-    Error, ExchangeBindOptions, ExchangeDeleteOptions, FieldTable, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions, ReplyCode, SaslMechanism, TapEvent,
-    Tapped,
+    AccessRequestOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, BasicRecoverOptions, Direction, Error,
+    ExchangeBindOptions, ExchangeDeleteOptions, ExchangeUnbindOptions, FieldTable,
+    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions, ReplyCode,
+    SaslMechanism, TapEvent, Tapped,
 };
 use common::*;
 
@@ -82,42 +83,42 @@ const SURFACE: &[Surface] = &[
     // ===== exchange (40) =====
     m("exchange.declare", Client, "Channel::exchange_declare with ExchangeDeclareOptions"),
     m("exchange.declare-ok", Server, "Channel::exchange_declare returns Ok"),
-    m("exchange.delete", Client, "Channel::exchange_delete / exchange_delete_with(ExchangeDeleteOptions)"),
-    m("exchange.delete-ok", Server, "Channel::exchange_delete returns Ok"),
-    m("exchange.bind", Client, "Channel::exchange_bind / exchange_bind_with(ExchangeBindOptions)"),
+    m("exchange.delete", Client, "Channel::exchange_delete with ExchangeDeleteOptions"),
+    m("exchange.delete-ok", Server, "Channel::exchange_delete returns Ok (at once with nowait)"),
+    m("exchange.bind", Client, "Channel::exchange_bind with ExchangeBindOptions"),
     m("exchange.bind-ok", Server, "Channel::exchange_bind returns Ok"),
-    m("exchange.unbind", Client, "Channel::exchange_unbind / exchange_unbind_with(ExchangeBindOptions)"),
+    m("exchange.unbind", Client, "Channel::exchange_unbind with ExchangeUnbindOptions"),
     m("exchange.unbind-ok", Server, "Channel::exchange_unbind returns Ok (method id 51)"),
     // ===== queue (50) =====
     m("queue.declare", Client, "Channel::queue_declare with QueueDeclareOptions"),
-    m("queue.declare-ok", Server, "Channel::queue_declare returns QueueDeclareOk (name, counts)"),
-    m("queue.bind", Client, "Channel::queue_bind / queue_bind_with(QueueBindOptions)"),
+    m("queue.declare-ok", Server, "Channel::queue_declare returns Some(QueueDeclareOk) (name, counts); None with nowait"),
+    m("queue.bind", Client, "Channel::queue_bind with QueueBindOptions"),
     m("queue.bind-ok", Server, "Channel::queue_bind returns Ok"),
-    m("queue.purge", Client, "Channel::queue_purge / queue_purge_with(QueuePurgeOptions)"),
-    m("queue.purge-ok", Server, "Channel::queue_purge returns the message count"),
+    m("queue.purge", Client, "Channel::queue_purge with QueuePurgeOptions"),
+    m("queue.purge-ok", Server, "Channel::queue_purge returns Some(message count); None with nowait"),
     m("queue.delete", Client, "Channel::queue_delete with QueueDeleteOptions"),
-    m("queue.delete-ok", Server, "Channel::queue_delete returns the message count"),
+    m("queue.delete-ok", Server, "Channel::queue_delete returns Some(message count); None with nowait"),
     m("queue.unbind", Client, "Channel::queue_unbind"),
     m("queue.unbind-ok", Server, "Channel::queue_unbind returns Ok"),
     // ===== basic (60) =====
-    m("basic.qos", Client, "Channel::basic_qos / basic_qos_with_size"),
+    m("basic.qos", Client, "Channel::basic_qos with BasicQosOptions (prefetch_size, global)"),
     m("basic.qos-ok", Server, "Channel::basic_qos returns Ok"),
     m("basic.consume", Client, "Channel::basic_consume with BasicConsumeOptions"),
     m("basic.consume-ok", Server, "Channel::basic_consume returns the Consumer (Consumer::tag)"),
-    m("basic.cancel", Both, "Channel::basic_cancel / basic_cancel_with, Consumer::cancel; the broker's: Consumer::next gives Err(Error::ConsumerCancelled { consumer_tag })"),
+    m("basic.cancel", Both, "Channel::basic_cancel with BasicCancelOptions, Consumer::cancel; the broker's: Consumer::next gives Err(Error::ConsumerCancelled { consumer_tag })"),
     m("basic.cancel-ok", Both, "Channel::basic_cancel returns, Consumer::next then None; the client answers the broker's cancel itself"),
     m("basic.publish", Client, "Channel::basic_publish with BasicPublishOptions"),
     m("basic.return", Server, "Channel::next_return gives Returned"),
     m("basic.deliver", Server, "Consumer::next gives Delivery"),
-    m("basic.get", Client, "Channel::basic_get"),
+    m("basic.get", Client, "Channel::basic_get with BasicGetOptions"),
     m("basic.get-ok", Server, "Channel::basic_get returns Some(GetOk)"),
     m("basic.get-empty", Server, "Channel::basic_get returns None"),
-    m("basic.ack", Both, "Channel::basic_ack, Delivery::ack; the broker's (confirms): PublishConfirm::wait returns Ok"),
-    m("basic.reject", Client, "Channel::basic_reject, Delivery::reject"),
-    m("basic.recover-async", Client, "Channel::basic_recover_async"),
-    m("basic.recover", Client, "Channel::basic_recover"),
+    m("basic.ack", Both, "Channel::basic_ack with BasicAckOptions, Delivery::ack; the broker's (confirms): PublishConfirm::wait returns Ok"),
+    m("basic.reject", Client, "Channel::basic_reject with BasicRejectOptions, Delivery::reject"),
+    m("basic.recover-async", Client, "Channel::basic_recover_async with BasicRecoverOptions"),
+    m("basic.recover", Client, "Channel::basic_recover with BasicRecoverOptions"),
     m("basic.recover-ok", Server, "Channel::basic_recover returns Ok"),
-    m("basic.nack", Both, "Channel::basic_nack, Delivery::nack; the broker's (confirms): PublishConfirm::wait gives Err(Error::Nacked)"),
+    m("basic.nack", Both, "Channel::basic_nack with BasicNackOptions, Delivery::nack; the broker's (confirms): PublishConfirm::wait gives Err(Error::Nacked)"),
     // ===== tx (90) =====
     m("tx.select", Client, "Channel::tx_select"),
     m("tx.select-ok", Server, "Channel::tx_select returns Ok"),
@@ -126,7 +127,7 @@ const SURFACE: &[Surface] = &[
     m("tx.rollback", Client, "Channel::tx_rollback"),
     m("tx.rollback-ok", Server, "Channel::tx_rollback returns Ok"),
     // ===== confirm (85) =====
-    m("confirm.select", Client, "Channel::confirm_select"),
+    m("confirm.select", Client, "Channel::confirm_select with ConfirmSelectOptions"),
     m("confirm.select-ok", Server, "Channel::confirm_select returns Ok"),
 ];
 
@@ -269,7 +270,7 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     declare_plain_exchange(&ch, &destination, "fanout").await;
     step(
         "exchange.bind",
-        ch.exchange_bind_with(
+        ch.exchange_bind(
             &destination,
             &source,
             "k",
@@ -281,7 +282,13 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     .unwrap();
     step(
         "exchange.unbind",
-        ch.exchange_unbind(&destination, &source, "k", FieldTable::new()),
+        ch.exchange_unbind(
+            &destination,
+            &source,
+            "k",
+            ExchangeUnbindOptions::default(),
+            FieldTable::new(),
+        ),
     )
     .await
     .unwrap();
@@ -291,7 +298,7 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     declare(&ch, &q, QueueDeclareOptions::default(), FieldTable::new()).await;
     step(
         "queue.bind",
-        ch.queue_bind_with(
+        ch.queue_bind(
             &q,
             &destination,
             "",
@@ -304,19 +311,28 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     unbind(&ch, &q, &destination, "").await;
     step(
         "queue.purge",
-        ch.queue_purge_with(&q, QueuePurgeOptions::default()),
+        ch.queue_purge(&q, QueuePurgeOptions::default()),
     )
     .await
     .unwrap();
-    step("basic.qos", ch.basic_qos_with_size(0, 10, false))
-        .await
-        .unwrap();
+    step(
+        "basic.qos",
+        ch.basic_qos(
+            10,
+            BasicQosOptions {
+                prefetch_size: 0,
+                global: false,
+            },
+        ),
+    )
+    .await
+    .unwrap();
 
     // basic.publish, confirms (ack and nack), return, get-ok, get-empty, reject, recover.
     let pch = confirm_channel(&conn).await;
     publish_plain(&pch, "", &q, "one").await;
     publish_plain(&pch, "", &q, "two").await;
-    publish_mandatory(&pch, &source, "no-binding", "returned").await;
+    publish_returned(&pch, &source, "no-binding", "returned").await;
     step("basic.return", pch.next_return())
         .await
         .expect("returned");
@@ -342,10 +358,18 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
         .unwrap();
     // Left unacked, for basic.recover to requeue.
     let _unacked = get(&ch, &q, false).await.expect("get-ok");
-    step("basic.recover", ch.basic_recover(true)).await.unwrap();
-    step("basic.recover-async", ch.basic_recover_async(true))
-        .await
-        .unwrap();
+    step(
+        "basic.recover",
+        ch.basic_recover(BasicRecoverOptions { requeue: true }),
+    )
+    .await
+    .unwrap();
+    step(
+        "basic.recover-async",
+        ch.basic_recover_async(BasicRecoverOptions { requeue: true }),
+    )
+    .await
+    .unwrap();
 
     // basic.consume, deliver, ack, nack, cancel (ours, with and without nowait).
     let mut consumer = consume(&ch, &q, FieldTable::new()).await;
@@ -354,7 +378,13 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     step("basic.ack", first.ack()).await.unwrap();
     step(
         "basic.nack",
-        ch.basic_nack(second.delivery_tag, false, false),
+        ch.basic_nack(
+            second.delivery_tag,
+            BasicNackOptions {
+                multiple: false,
+                requeue: false,
+            },
+        ),
     )
     .await
     .unwrap();
@@ -368,7 +398,7 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     .unwrap();
     step(
         "basic.cancel nowait",
-        ch.basic_cancel_with(&tag, BasicCancelOptions { nowait: true }),
+        ch.basic_cancel(&tag, BasicCancelOptions { nowait: true }),
     )
     .await
     .unwrap();
@@ -425,13 +455,16 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     delete(&ch, &full).await;
     step(
         "exchange.delete",
-        ch.exchange_delete_with(&destination, ExchangeDeleteOptions::default()),
+        ch.exchange_delete(&destination, ExchangeDeleteOptions::default()),
     )
     .await
     .unwrap();
-    step("exchange.delete", ch.exchange_delete(&source, false))
-        .await
-        .unwrap();
+    step(
+        "exchange.delete",
+        ch.exchange_delete(&source, Default::default()),
+    )
+    .await
+    .unwrap();
     step("connection.close", conn.close()).await.unwrap();
     let doomed_conn = connect_with(tapped()).await;
     let refused = step(

@@ -6,8 +6,8 @@
 mod common;
 
 use amqp_client::{
-    BasicCancelOptions, BasicConsumeOptions, Channel, Consumer, Delivery, Error, FieldTable,
-    ReplyCode,
+    BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    BasicRecoverOptions, Channel, Consumer, Delivery, Error, FieldTable, ReplyCode,
 };
 use common::*;
 
@@ -60,7 +60,12 @@ async fn basic_recover_and_recover_async_requeue_the_unacked_messages() {
     let b = get(&ch, &q, false).await.expect("b");
     assert!(!a.delivery.redelivered && !b.delivery.redelivered);
     assert_eq!(counts(&ch, &q).await, (0, 0), "both unacked");
-    step("basic.recover", ch.basic_recover(true)).await.unwrap();
+    step(
+        "basic.recover",
+        ch.basic_recover(BasicRecoverOptions { requeue: true }),
+    )
+    .await
+    .unwrap();
     // The channel hands the requeue to the queue before it handles the next method.
     let a = get(&ch, &q, false).await.expect("a again");
     assert_eq!(body(&a.delivery), "a");
@@ -68,9 +73,12 @@ async fn basic_recover_and_recover_async_requeue_the_unacked_messages() {
     step("basic.ack", a.delivery.ack()).await.unwrap();
 
     // recover-async has no reply: it returns at once, and still comes before the get.
-    step("basic.recover-async", ch.basic_recover_async(true))
-        .await
-        .unwrap();
+    step(
+        "basic.recover-async",
+        ch.basic_recover_async(BasicRecoverOptions { requeue: true }),
+    )
+    .await
+    .unwrap();
     let b = get(&ch, &q, false).await.expect("b again");
     assert_eq!(body(&b.delivery), "b");
     assert!(b.delivery.redelivered);
@@ -91,7 +99,9 @@ async fn basic_nack_multiple_settles_every_delivery_up_to_the_tag_and_reject_jus
         publish_plain(&ch, "", &q, body).await;
     }
     let cch = channel(&conn).await;
-    step("basic.qos", cch.basic_qos(3, false)).await.unwrap();
+    step("basic.qos", cch.basic_qos(3, Default::default()))
+        .await
+        .unwrap();
     let mut consumer = consume(&cch, &q, "", FieldTable::new()).await;
     let mut first = Vec::new();
     for _ in 0..3 {
@@ -105,7 +115,13 @@ async fn basic_nack_multiple_settles_every_delivery_up_to_the_tag_and_reject_jus
     // nack m1 and everything before it, requeued: m0 and m1 go back to the queue.
     step(
         "basic.nack multiple",
-        cch.basic_nack(first[1].delivery_tag, true, true),
+        cch.basic_nack(
+            first[1].delivery_tag,
+            BasicNackOptions {
+                multiple: true,
+                requeue: true,
+            },
+        ),
     )
     .await
     .unwrap();
@@ -129,7 +145,13 @@ async fn basic_nack_multiple_settles_every_delivery_up_to_the_tag_and_reject_jus
     // nack everything up to m3 without requeue: m0, m1 (and m3) are dropped.
     step(
         "basic.nack multiple, no requeue",
-        cch.basic_nack(m3.delivery_tag, true, false),
+        cch.basic_nack(
+            m3.delivery_tag,
+            BasicNackOptions {
+                multiple: true,
+                requeue: false,
+            },
+        ),
     )
     .await
     .unwrap();
@@ -161,7 +183,7 @@ async fn basic_cancel_nowait_ends_the_consumer_at_once() {
     step("basic.ack", before.ack()).await.unwrap();
 
     let nowait = BasicCancelOptions { nowait: true };
-    step("basic.cancel nowait", cch.basic_cancel_with(&tag, nowait))
+    step("basic.cancel nowait", cch.basic_cancel(&tag, nowait))
         .await
         .unwrap();
     assert!(
@@ -184,7 +206,7 @@ async fn a_higher_priority_consumer_gets_the_messages_while_it_has_capacity() {
     let q = cleanup.queue(fresh_queue(&ch, "q-priority").await);
     let high_ch = channel(&conn).await;
     let low_ch = channel(&conn).await;
-    step("basic.qos", high_ch.basic_qos(3, false))
+    step("basic.qos", high_ch.basic_qos(3, Default::default()))
         .await
         .unwrap();
     // The low one starts first and has no limit: without priorities it would get its share.
@@ -295,9 +317,18 @@ async fn global_qos_bounds_all_consumers_of_the_channel_together() {
     }
     let cch = channel(&conn).await;
     // Per consumer this would let 3 + 3 through; shared by the channel, only 2.
-    step("basic.qos global", cch.basic_qos(2, true))
-        .await
-        .unwrap();
+    step(
+        "basic.qos global",
+        cch.basic_qos(
+            2,
+            BasicQosOptions {
+                global: true,
+                ..Default::default()
+            },
+        ),
+    )
+    .await
+    .unwrap();
     let mut c1 = consume(&cch, &q1, "", FieldTable::new()).await;
     let mut c2 = consume(&cch, &q2, "", FieldTable::new()).await;
     let mut got = Vec::new();
@@ -336,12 +367,27 @@ async fn qos_prefetch_size_is_refused_by_rabbitmq_with_540_not_implemented() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     // prefetch_size 0 is "no byte limit", which RabbitMQ accepts.
-    step("basic.qos size 0", ch.basic_qos_with_size(0, 5, false))
-        .await
-        .unwrap();
+    step(
+        "basic.qos size 0",
+        ch.basic_qos(
+            5,
+            BasicQosOptions {
+                prefetch_size: 0,
+                global: false,
+            },
+        ),
+    )
+    .await
+    .unwrap();
     let result = step(
         "basic.qos size 4096",
-        ch.basic_qos_with_size(4096, 5, false),
+        ch.basic_qos(
+            5,
+            BasicQosOptions {
+                prefetch_size: 4096,
+                global: false,
+            },
+        ),
     )
     .await;
     let text = expect_connection_closed(result, ReplyCode::NOT_IMPLEMENTED);
@@ -361,7 +407,9 @@ async fn qos_prefetch_size_is_refused_by_rabbitmq_with_540_not_implemented() {
     // A new connection works.
     let conn = connect().await;
     let ch = channel(&conn).await;
-    step("basic.qos", ch.basic_qos(1, false)).await.unwrap();
+    step("basic.qos", ch.basic_qos(1, Default::default()))
+        .await
+        .unwrap();
     step("connection.close", conn.close()).await.unwrap();
 }
 
@@ -373,12 +421,19 @@ async fn recover_without_requeue_is_refused_by_rabbitmq_with_540_not_implemented
         let conn = connect().await;
         let ch = channel(&conn).await;
         let result = if asynchronous {
-            step("basic.recover-async", ch.basic_recover_async(false))
-                .await
-                .expect("no reply awaited");
-            step("basic.qos after it", ch.basic_qos(1, false)).await
+            step(
+                "basic.recover-async",
+                ch.basic_recover_async(BasicRecoverOptions { requeue: false }),
+            )
+            .await
+            .expect("no reply awaited");
+            step("basic.qos after it", ch.basic_qos(1, Default::default())).await
         } else {
-            step("basic.recover", ch.basic_recover(false)).await
+            step(
+                "basic.recover",
+                ch.basic_recover(BasicRecoverOptions { requeue: false }),
+            )
+            .await
         };
         let text = expect_connection_closed(result, ReplyCode::NOT_IMPLEMENTED);
         assert!(text.contains("requeue=false"), "{text}");

@@ -5,7 +5,8 @@
 mod common;
 
 use amqp_client::{
-    ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, FieldTable, ReplyCode,
+    ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeUnbindOptions,
+    FieldTable, ReplyCode,
 };
 use common::*;
 
@@ -40,9 +41,12 @@ async fn every_exchange_type_declares_and_passive_declare_checks_it() {
 
     let ch = channel(&conn).await;
     for (name, _) in &names {
-        step("exchange.delete", ch.exchange_delete(name, false))
-            .await
-            .unwrap();
+        step(
+            "exchange.delete",
+            ch.exchange_delete(name, Default::default()),
+        )
+        .await
+        .unwrap();
         assert_no_exchange(&conn, name).await;
     }
     step("connection.close", conn.close()).await.unwrap();
@@ -84,9 +88,12 @@ async fn durable_flag_is_checked_on_redeclare_and_auto_delete_goes_with_its_last
     // RabbitMQ deletes an auto-delete exchange as part of removing its last binding.
     assert_no_exchange(&conn, &auto_x).await;
 
-    step("exchange.delete", ch.exchange_delete(&durable_x, false))
-        .await
-        .unwrap();
+    step(
+        "exchange.delete",
+        ch.exchange_delete(&durable_x, Default::default()),
+    )
+    .await
+    .unwrap();
     assert_no_exchange(&conn, &durable_x).await;
     delete(&ch, &q).await;
     step("connection.close", conn.close()).await.unwrap();
@@ -109,7 +116,13 @@ async fn an_internal_exchange_refuses_publishes_but_takes_exchange_to_exchange_r
     bind(&ch, &q, &internal_x, "").await;
     step(
         "exchange.bind",
-        ch.exchange_bind(&internal_x, &front_x, "", FieldTable::new()),
+        ch.exchange_bind(
+            &internal_x,
+            &front_x,
+            "",
+            Default::default(),
+            FieldTable::new(),
+        ),
     )
     .await
     .unwrap();
@@ -138,12 +151,18 @@ async fn an_internal_exchange_refuses_publishes_but_takes_exchange_to_exchange_r
         (0, 0),
         "the refused message is not in the queue"
     );
-    step("exchange.delete", ch.exchange_delete(&front_x, false))
-        .await
-        .unwrap();
-    step("exchange.delete", ch.exchange_delete(&internal_x, false))
-        .await
-        .unwrap();
+    step(
+        "exchange.delete",
+        ch.exchange_delete(&front_x, Default::default()),
+    )
+    .await
+    .unwrap();
+    step(
+        "exchange.delete",
+        ch.exchange_delete(&internal_x, Default::default()),
+    )
+    .await
+    .unwrap();
     delete(&ch, &q).await;
     step("connection.close", conn.close()).await.unwrap();
 }
@@ -170,7 +189,7 @@ async fn nowait_declare_and_delete_return_at_once_and_take_effect_in_order() {
     };
     step(
         "exchange.delete nowait",
-        ch.exchange_delete_with(&name, delete_nowait),
+        ch.exchange_delete(&name, delete_nowait),
     )
     .await
     .unwrap();
@@ -201,12 +220,18 @@ async fn an_unroutable_message_lands_in_the_alternate_exchanges_queue() {
     assert_eq!(drain_bodies(&ch, &known_q).await, ["routed"]);
     assert_eq!(drain_bodies(&ch, &unrouted_q).await, ["unroutable"]);
 
-    step("exchange.delete", ch.exchange_delete(&main_x, false))
-        .await
-        .unwrap();
-    step("exchange.delete", ch.exchange_delete(&alternate_x, false))
-        .await
-        .unwrap();
+    step(
+        "exchange.delete",
+        ch.exchange_delete(&main_x, Default::default()),
+    )
+    .await
+    .unwrap();
+    step(
+        "exchange.delete",
+        ch.exchange_delete(&alternate_x, Default::default()),
+    )
+    .await
+    .unwrap();
     delete(&ch, &unrouted_q).await;
     delete(&ch, &known_q).await;
     step("connection.close", conn.close()).await.unwrap();
@@ -227,7 +252,7 @@ async fn exchange_delete_if_unused_is_refused_with_406_while_a_queue_is_bound() 
     };
     let result = step(
         "exchange.delete if_unused",
-        ch.exchange_delete_with(&name, if_unused),
+        ch.exchange_delete(&name, if_unused),
     )
     .await;
     let text = expect_channel_closed(result, ReplyCode::PRECONDITION_FAILED);
@@ -241,7 +266,7 @@ async fn exchange_delete_if_unused_is_refused_with_406_while_a_queue_is_bound() 
     unbind(&ch, &q, &name, "k").await;
     step(
         "exchange.delete if_unused, now unused",
-        ch.exchange_delete_with(&name, if_unused),
+        ch.exchange_delete(&name, if_unused),
     )
     .await
     .unwrap();
@@ -263,15 +288,15 @@ async fn exchange_to_exchange_binding_routes_until_unbound() {
     bind(&ch, &q, &destination, "").await;
 
     for nowait in [false, true] {
-        let options = ExchangeBindOptions { nowait };
+        let bind_options = ExchangeBindOptions { nowait };
         step(
             "exchange.bind",
-            ch.exchange_bind_with(&destination, &source, "k", options, FieldTable::new()),
+            ch.exchange_bind(&destination, &source, "k", bind_options, FieldTable::new()),
         )
         .await
         .unwrap();
         publish_mandatory(&ch, &source, "k", "bound").await;
-        publish_mandatory(&ch, &source, "other-key", "wrong key").await;
+        publish_returned(&ch, &source, "other-key", "wrong key").await;
         let returned = step("basic.return", ch.next_return())
             .await
             .expect("the channel is open");
@@ -279,13 +304,20 @@ async fn exchange_to_exchange_binding_routes_until_unbound() {
         assert_eq!(&returned.body[..], b"wrong key");
         assert_eq!(drain_bodies(&ch, &q).await, ["bound"], "nowait: {nowait}");
 
+        let unbind_options = ExchangeUnbindOptions { nowait };
         step(
             "exchange.unbind",
-            ch.exchange_unbind_with(&destination, &source, "k", options, FieldTable::new()),
+            ch.exchange_unbind(
+                &destination,
+                &source,
+                "k",
+                unbind_options,
+                FieldTable::new(),
+            ),
         )
         .await
         .unwrap();
-        publish_mandatory(&ch, &source, "k", "after unbind").await;
+        publish_returned(&ch, &source, "k", "after unbind").await;
         let returned = step("basic.return", ch.next_return())
             .await
             .expect("the channel is open");
@@ -294,12 +326,18 @@ async fn exchange_to_exchange_binding_routes_until_unbound() {
         assert_eq!(counts(&ch, &q).await, (0, 0), "nowait: {nowait}");
     }
 
-    step("exchange.delete", ch.exchange_delete(&source, false))
-        .await
-        .unwrap();
-    step("exchange.delete", ch.exchange_delete(&destination, false))
-        .await
-        .unwrap();
+    step(
+        "exchange.delete",
+        ch.exchange_delete(&source, Default::default()),
+    )
+    .await
+    .unwrap();
+    step(
+        "exchange.delete",
+        ch.exchange_delete(&destination, Default::default()),
+    )
+    .await
+    .unwrap();
     delete(&ch, &q).await;
     step("connection.close", conn.close()).await.unwrap();
 }

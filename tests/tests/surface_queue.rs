@@ -4,7 +4,9 @@
 
 mod common;
 
-use amqp_client::{FieldTable, QueueBindOptions, QueueDeleteOptions, QueuePurgeOptions, ReplyCode};
+use amqp_client::{
+    Error, FieldTable, QueueBindOptions, QueueDeleteOptions, QueuePurgeOptions, ReplyCode,
+};
 use common::*;
 
 /// The binding arguments of a headers exchange: match `a = 1` and `b = 2`, all or any of them.
@@ -26,18 +28,19 @@ async fn headers_bindings_match_all_or_any_and_unbind_needs_the_same_arguments()
     declare_plain_exchange(&ch, &x, "headers").await;
     step(
         "queue.bind all",
-        ch.queue_bind(&all_q, &x, "", x_match("all")),
+        ch.queue_bind(&all_q, &x, "", Default::default(), x_match("all")),
     )
     .await
     .unwrap();
     step(
         "queue.bind any",
-        ch.queue_bind(&any_q, &x, "", x_match("any")),
+        ch.queue_bind(&any_q, &x, "", Default::default(), x_match("any")),
     )
     .await
     .unwrap();
 
-    let send = |headers: FieldTable, body: &'static str| {
+    // Mandatory: a message no binding matches comes back, and its confirm says so.
+    let publish_with = |headers: FieldTable, body: &'static str| {
         let ch = ch.clone();
         let x = x.clone();
         async move {
@@ -45,14 +48,27 @@ async fn headers_bindings_match_all_or_any_and_unbind_needs_the_same_arguments()
                 mandatory: true,
                 ..Default::default()
             };
-            publish(&ch, &x, "", mandatory, with_headers(headers), body)
-                .await
-                .unwrap_or_else(|e| panic!("publish {body}: {e}"));
+            publish(&ch, &x, "", mandatory, with_headers(headers), body).await
+        }
+    };
+    let send = |headers: FieldTable, body: &'static str| {
+        let sent = publish_with(headers, body);
+        async move {
+            sent.await.unwrap_or_else(|e| panic!("publish {body}: {e}"));
+        }
+    };
+    let send_returned = |headers: FieldTable, body: &'static str| {
+        let sent = publish_with(headers, body);
+        async move {
+            match sent.await {
+                Err(Error::Returned(r)) => assert_eq!(&r.body[..], body.as_bytes()),
+                other => panic!("publish {body}: expected Returned, got {other:?}"),
+            }
         }
     };
     send(FieldTable::new().with("a", 1i32), "only a").await;
     send(FieldTable::new().with("a", 1i32).with("b", 2i32), "a and b").await;
-    send(FieldTable::new().with("a", 2i32), "a, but 2").await;
+    send_returned(FieldTable::new().with("a", 2i32), "a, but 2").await;
     let returned = step("basic.return", ch.next_return())
         .await
         .expect("the channel is open");
@@ -78,7 +94,7 @@ async fn headers_bindings_match_all_or_any_and_unbind_needs_the_same_arguments()
     )
     .await
     .unwrap();
-    send(FieldTable::new().with("b", 2i32), "b after unbind").await;
+    send_returned(FieldTable::new().with("b", 2i32), "b after unbind").await;
     let returned = step("basic.return", ch.next_return())
         .await
         .expect("the channel is open");
@@ -86,9 +102,12 @@ async fn headers_bindings_match_all_or_any_and_unbind_needs_the_same_arguments()
     assert_eq!(counts(&ch, &any_q).await, (0, 0));
     assert_eq!(counts(&ch, &all_q).await, (0, 0));
 
-    step("exchange.delete", ch.exchange_delete(&x, false))
-        .await
-        .unwrap();
+    step(
+        "exchange.delete",
+        ch.exchange_delete(&x, Default::default()),
+    )
+    .await
+    .unwrap();
     delete(&ch, &all_q).await;
     delete(&ch, &any_q).await;
     step("connection.close", conn.close()).await.unwrap();
@@ -105,7 +124,7 @@ async fn queue_bind_nowait_takes_effect_before_the_next_method() {
     let nowait = QueueBindOptions { nowait: true };
     step(
         "queue.bind nowait",
-        ch.queue_bind_with(&q, &x, "logs.*", nowait, FieldTable::new()),
+        ch.queue_bind(&q, &x, "logs.*", nowait, FieldTable::new()),
     )
     .await
     .unwrap();
@@ -116,18 +135,21 @@ async fn queue_bind_nowait_takes_effect_before_the_next_method() {
     let missing = amqp_tests::unique_name("x-missing");
     step(
         "queue.bind nowait to a missing exchange",
-        ch.queue_bind_with(&q, &missing, "k", nowait, FieldTable::new()),
+        ch.queue_bind(&q, &missing, "k", nowait, FieldTable::new()),
     )
     .await
     .expect("nowait: no answer awaited");
-    let later = step("basic.qos after it", ch.basic_qos(1, false)).await;
+    let later = step("basic.qos after it", ch.basic_qos(1, Default::default())).await;
     let text = expect_channel_closed(later, ReplyCode::NOT_FOUND);
     assert!(text.contains(&missing), "{text}");
 
     let ch = channel(&conn).await;
-    step("exchange.delete", ch.exchange_delete(&x, false))
-        .await
-        .unwrap();
+    step(
+        "exchange.delete",
+        ch.exchange_delete(&x, Default::default()),
+    )
+    .await
+    .unwrap();
     delete(&ch, &q).await;
     step("connection.close", conn.close()).await.unwrap();
 }
@@ -146,20 +168,20 @@ async fn queue_purge_returns_the_count_and_nowait_purges_all_the_same() {
     assert_eq!(held.message_count, 2);
     let purged = step(
         "queue.purge",
-        ch.queue_purge_with(&q, QueuePurgeOptions::default()),
+        ch.queue_purge(&q, QueuePurgeOptions::default()),
     )
     .await
     .unwrap();
-    assert_eq!(purged, 2);
+    assert_eq!(purged, Some(2));
 
     for i in 0..4 {
         publish_plain(&ch, "", &q, &format!("n{i}")).await;
     }
     let nowait = QueuePurgeOptions { nowait: true };
-    let purged = step("queue.purge nowait", ch.queue_purge_with(&q, nowait))
+    let purged = step("queue.purge nowait", ch.queue_purge(&q, nowait))
         .await
         .unwrap();
-    assert_eq!(purged, 0, "nowait: no purge-ok, so no count");
+    assert_eq!(purged, None, "nowait: no purge-ok, so no count");
     assert_eq!(counts(&ch, &q).await, (0, 0));
 
     step("basic.reject", held.delivery.reject(true))
@@ -207,15 +229,19 @@ async fn queue_delete_if_empty_is_refused_with_messages_and_counts_what_it_delet
     let deleted = step("queue.delete if_unused", ch.queue_delete(&q, if_unused))
         .await
         .unwrap();
-    assert_eq!(deleted, 5, "delete-ok counts the messages deleted with it");
+    assert_eq!(
+        deleted,
+        Some(5),
+        "delete-ok counts the messages deleted with it"
+    );
 
-    // An empty queue goes with if_empty; a nowait delete returns 0 and still deletes.
+    // An empty queue goes with if_empty; a nowait delete returns no count and still deletes.
     let empty = cleanup.queue(fresh_queue(&ch, "q-empty").await);
     assert_eq!(
         step("queue.delete if_empty", ch.queue_delete(&empty, if_empty))
             .await
             .unwrap(),
-        0
+        Some(0)
     );
     let doomed = cleanup.queue(fresh_queue(&ch, "q-nowait-delete").await);
     let nowait = QueueDeleteOptions {
@@ -226,7 +252,8 @@ async fn queue_delete_if_empty_is_refused_with_messages_and_counts_what_it_delet
         step("queue.delete nowait", ch.queue_delete(&doomed, nowait))
             .await
             .unwrap(),
-        0
+        None,
+        "nowait: no delete-ok, so no count"
     );
     for gone in [&q, &empty, &doomed] {
         let probe = channel(&conn).await;

@@ -4,7 +4,10 @@
 
 mod common;
 
-use amqp_client::{AccessRequestOptions, Connection, Error, FieldTable, ReplyCode, SaslMechanism};
+use amqp_client::{
+    AccessRequestOptions, BasicRecoverOptions, Connection, Error, FieldTable, ReplyCode,
+    SaslMechanism,
+};
 use common::*;
 use std::time::Duration;
 
@@ -71,7 +74,12 @@ async fn a_rolled_back_ack_is_redelivered_and_a_committed_one_is_not() {
     step("tx.commit", tx.tx_commit()).await.unwrap();
 
     // a's ack was rolled back, so a is still unacked: recover hands it back.
-    step("basic.recover", tx.basic_recover(true)).await.unwrap();
+    step(
+        "basic.recover",
+        tx.basic_recover(BasicRecoverOptions { requeue: true }),
+    )
+    .await
+    .unwrap();
     let again = get(&tx, &q, false).await.expect("a again");
     assert_eq!(&again.delivery.body[..], b"a");
     assert!(again.delivery.redelivered);
@@ -204,7 +212,7 @@ async fn access_request_is_granted_ticket_1_by_rabbitmq() {
     let q = fresh_queue(&ch, "q-after-access").await;
     step(
         "queue.bind",
-        ch.queue_bind(&q, "amq.direct", &q, FieldTable::new()),
+        ch.queue_bind(&q, "amq.direct", &q, Default::default(), FieldTable::new()),
     )
     .await
     .unwrap();

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use amqp_client::FieldTable;
+use amqp_client::{BasicAckOptions, FieldTable};
 use common::*;
 
 const N: usize = 50_000;
@@ -37,7 +37,9 @@ async fn publish_and_consume_rates_for_50_000_small_messages() {
     })
     .await;
     let sent = started.elapsed();
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let marker = ch
         .basic_publish("", &q, Default::default(), Default::default(), "end")
         .await
@@ -56,7 +58,9 @@ async fn publish_and_consume_rates_for_50_000_small_messages() {
 
     // Consume with manual acks and a prefetch window.
     let cch = channel(&conn).await;
-    step("basic.qos", cch.basic_qos(1000, false)).await.unwrap();
+    step("basic.qos", cch.basic_qos(1000, Default::default()))
+        .await
+        .unwrap();
     let mut consumer = consume(&cch, &q, FieldTable::new()).await;
     let started = Instant::now();
     within(limit, "50,000 deliveries", async {
@@ -66,12 +70,16 @@ async fn publish_and_consume_rates_for_50_000_small_messages() {
             assert!(!d.redelivered);
             // Ack every 100th with multiple, as fast consumers do.
             if i % 100 == 99 {
-                cch.basic_ack(d.delivery_tag, true).await.unwrap();
+                cch.basic_ack(d.delivery_tag, BasicAckOptions { multiple: true })
+                    .await
+                    .unwrap();
             }
         }
         let end = consumer.next().await.expect("the marker").unwrap();
         assert_eq!(&end.body[..], b"end");
-        cch.basic_ack(end.delivery_tag, true).await.unwrap();
+        cch.basic_ack(end.delivery_tag, BasicAckOptions { multiple: true })
+            .await
+            .unwrap();
     })
     .await;
     let consumed = started.elapsed();

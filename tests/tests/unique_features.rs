@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use amqp_client::wire::{Frame, LongString};
 use amqp_client::{
-    BasicConsumeOptions, BasicProperties, Channel, Connection, ConnectionConfig, Decimal,
-    Direction, Error, FieldTable, FieldValue, Heartbeat, QueueDeclareOptions, ReplyCode, TapEvent,
-    Tapped,
+    BasicConsumeOptions, BasicGetOptions, BasicProperties, Channel, Connection, ConnectionConfig,
+    Decimal, Direction, Error, FieldTable, FieldValue, Heartbeat, QueueDeclareOptions, ReplyCode,
+    TapEvent, Tapped,
 };
 use bytes::{Bytes, BytesMut};
 use common::*;
@@ -57,7 +57,9 @@ async fn a_window_of_100_never_has_more_than_100_unconfirmed_publishes() {
     let q = amqp_tests::unique_name("window");
     let _cleanup = QueueCleanup::new(&[&q]);
     declare(&ch, &q, QueueDeclareOptions::default(), FieldTable::new()).await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     assert_eq!(ch.max_in_flight(), Some(100));
 
     let highest = within(
@@ -84,7 +86,9 @@ async fn confirmed_run(config: ConnectionConfig, n: usize) -> Duration {
     let q = amqp_tests::unique_name("window-rate");
     let _cleanup = QueueCleanup::new(&[&q]);
     declare(&ch, &q, QueueDeclareOptions::default(), FieldTable::new()).await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let body = Bytes::from(vec![b'x'; 64]);
     let started = Instant::now();
     within(STEP * 12, "publishes and confirms", async {
@@ -152,7 +156,9 @@ async fn a_publish_on_a_blocked_connection_fails_after_the_timeout_and_works_aft
     let ch = channel(&conn).await;
     let q = amqp_tests::unique_name("blocked");
     declare(&ch, &q, QueueDeclareOptions::default(), FieldTable::new()).await;
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     let publish = |body: &'static str| {
         ch.basic_publish("", &q, Default::default(), BasicProperties::default(), body)
     };
@@ -323,7 +329,9 @@ async fn headers_of_every_field_type_survive_a_consume_and_republish_byte_for_by
         headers: Some(every_field_type()),
         ..Default::default()
     };
-    step("confirm.select", ch.confirm_select()).await.unwrap();
+    step("confirm.select", ch.confirm_select(Default::default()))
+        .await
+        .unwrap();
     step(
         "publish",
         ch.basic_publish("", &first, Default::default(), props.clone(), "forward me")
@@ -335,7 +343,7 @@ async fn headers_of_every_field_type_survive_a_consume_and_republish_byte_for_by
     .expect("confirmed");
     let sent_first = frames.take(Direction::Sent);
 
-    let got = step("basic.get", ch.basic_get(&first, false))
+    let got = step("basic.get", ch.basic_get(&first, Default::default()))
         .await
         .unwrap()
         .expect("the message");
@@ -368,10 +376,13 @@ async fn headers_of_every_field_type_survive_a_consume_and_republish_byte_for_by
         sent_again, sent_first,
         "the republished header is byte-identical, type letters included"
     );
-    let forwarded = step("basic.get", ch.basic_get(&second, true))
-        .await
-        .unwrap()
-        .expect("the forwarded message");
+    let forwarded = step(
+        "basic.get",
+        ch.basic_get(&second, BasicGetOptions { no_ack: true }),
+    )
+    .await
+    .unwrap()
+    .expect("the forwarded message");
     assert_eq!(forwarded.delivery.properties, props);
     assert_eq!(delete(&ch, &first).await, 0);
     assert_eq!(delete(&ch, &second).await, 0);

@@ -25,11 +25,11 @@ async fn message_count(ch: &Channel, queue: &str) -> Res<u64> {
         passive: true,
         ..Default::default()
     };
-    Ok(ch
+    let ok = ch
         .queue_declare(queue, opts, FieldTable::new())
         .await?
-        .message_count
-        .into())
+        .ok_or("no declare-ok without nowait")?;
+    Ok(ok.message_count.into())
 }
 
 async fn wait_for_count(ch: &Channel, queue: &str, count: u64) -> Res<()> {
@@ -62,7 +62,7 @@ pub(crate) async fn run(job: &Job) -> Res<Outcome> {
             stop(&s, None)
         }
         Scenario::Confirm => {
-            ch.confirm_select().await?;
+            ch.confirm_select(Default::default()).await?;
             let s = Section::start();
             let mut confirms = Vec::with_capacity(n as usize);
             for _ in 0..n {
@@ -77,7 +77,7 @@ pub(crate) async fn run(job: &Job) -> Res<Outcome> {
             stop(&s, None)
         }
         Scenario::ConfirmLatency => {
-            ch.confirm_select().await?;
+            ch.confirm_select(Default::default()).await?;
             let mut lat = Latencies::with_capacity(n as usize);
             let s = Section::start();
             for _ in 0..n {
@@ -96,7 +96,7 @@ pub(crate) async fn run(job: &Job) -> Res<Outcome> {
         | Scenario::LargeConsume => {
             let (prefetch, ack) = job.scenario.consume_mode().expect("a consume scenario");
             if let Some(p) = prefetch {
-                ch.basic_qos(p, false).await?;
+                ch.basic_qos(p, Default::default()).await?;
             }
             let opts = BasicConsumeOptions {
                 no_ack: !ack,

@@ -8,9 +8,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use amqp_client::{
-    BasicConsumeOptions, BasicProperties, BasicPublishOptions, Channel, Connection,
-    ConnectionConfig, Consumer, Delivery, Error, ExchangeDeclareOptions, FieldTable, GetOk,
-    QueueDeclareOk, QueueDeclareOptions, QueueDeleteOptions, ReplyCode,
+    BasicConsumeOptions, BasicGetOptions, BasicProperties, BasicPublishOptions, Channel,
+    Connection, ConnectionConfig, Consumer, Delivery, Error, ExchangeDeclareOptions, FieldTable,
+    GetOk, QueueDeclareOk, QueueDeclareOptions, QueueDeleteOptions, ReplyCode,
 };
 
 /// Upper bound for one broker round trip in these tests: generous, because CI machines are
@@ -66,7 +66,7 @@ pub(crate) async fn fresh_queue(ch: &Channel, prefix: &str) -> String {
     name
 }
 
-/// queue.declare, panicking on failure.
+/// queue.declare (without `nowait`), panicking on failure or if no declare-ok comes.
 pub(crate) async fn declare(
     ch: &Channel,
     name: &str,
@@ -79,6 +79,7 @@ pub(crate) async fn declare(
     )
     .await
     .unwrap_or_else(|e| panic!("queue.declare {name:?}: {e}"))
+    .unwrap_or_else(|| panic!("queue.declare {name:?}: no declare-ok"))
 }
 
 /// A passive queue.declare: the queue's (ready messages, consumers).
@@ -99,6 +100,7 @@ pub(crate) async fn delete(ch: &Channel, name: &str) -> u32 {
     )
     .await
     .unwrap_or_else(|e| panic!("queue.delete {name:?}: {e}"))
+    .unwrap_or_else(|| panic!("queue.delete {name:?}: no delete-ok"))
 }
 
 /// Starts a consumer with manual acks and a broker-chosen tag, panicking on failure.
@@ -247,7 +249,7 @@ where
 /// Opens a channel in confirm mode, so a publish can be awaited until the broker routed it.
 pub(crate) async fn confirm_channel(conn: &Connection) -> Channel {
     let ch = channel(conn).await;
-    step("confirm.select", ch.confirm_select())
+    step("confirm.select", ch.confirm_select(Default::default()))
         .await
         .expect("confirm.select");
     ch
@@ -304,11 +306,42 @@ pub(crate) async fn publish_mandatory(ch: &Channel, exchange: &str, routing_key:
     .unwrap_or_else(|e| panic!("publish {body:?} to {exchange:?}/{routing_key:?}: {e}"));
 }
 
+/// [`publish`] with `mandatory` set of a message no queue takes: panics unless its confirm says
+/// the broker returned it (basic.return, 312 NO_ROUTE, comes before the ack). The return also
+/// waits in [`Channel::next_return`].
+pub(crate) async fn publish_returned(ch: &Channel, exchange: &str, routing_key: &str, body: &str) {
+    let mandatory = BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
+    match publish(
+        ch,
+        exchange,
+        routing_key,
+        mandatory,
+        Default::default(),
+        body,
+    )
+    .await
+    {
+        Err(Error::Returned(r)) => {
+            assert_eq!(r.reply_code, ReplyCode::NO_ROUTE, "{body:?}");
+            assert_eq!(&r.body[..], body.as_bytes());
+        }
+        other => panic!(
+            "publish {body:?} to {exchange:?}/{routing_key:?}: expected Returned, got {other:?}"
+        ),
+    }
+}
+
 /// basic.get, panicking on failure.
 pub(crate) async fn get(ch: &Channel, queue: &str, no_ack: bool) -> Option<GetOk> {
-    step(&format!("basic.get {queue}"), ch.basic_get(queue, no_ack))
-        .await
-        .unwrap_or_else(|e| panic!("basic.get {queue:?}: {e}"))
+    step(
+        &format!("basic.get {queue}"),
+        ch.basic_get(queue, BasicGetOptions { no_ack }),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("basic.get {queue:?}: {e}"))
 }
 
 /// The body of the next message in `queue` (taken with no_ack), or `None` if it is empty.
@@ -352,7 +385,13 @@ pub(crate) async fn declare_plain_exchange(ch: &Channel, name: &str, kind: &str)
 pub(crate) async fn bind(ch: &Channel, queue: &str, exchange: &str, routing_key: &str) {
     step(
         "queue.bind",
-        ch.queue_bind(queue, exchange, routing_key, FieldTable::new()),
+        ch.queue_bind(
+            queue,
+            exchange,
+            routing_key,
+            Default::default(),
+            FieldTable::new(),
+        ),
     )
     .await
     .unwrap_or_else(|e| panic!("queue.bind {queue:?} to {exchange:?}/{routing_key:?}: {e}"));
@@ -449,7 +488,7 @@ impl Drop for Cleanup {
                     }
                     for name in &exchanges {
                         let ch = conn.open_channel().await.ok()?;
-                        let _ = ch.exchange_delete(name, false).await;
+                        let _ = ch.exchange_delete(name, Default::default()).await;
                     }
                     conn.close().await.ok()
                 };
