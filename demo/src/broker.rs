@@ -12,7 +12,7 @@ use amqp_client::{
     without_secrets, Channel, Connection, ConnectionConfig, FieldTable, FrameTap,
     QueueDeclareOptions, TapEvent, Tapped,
 };
-use amqp_tests::PrivateNode;
+use amqp_testkit::PrivateNode;
 use tokio::net::TcpStream;
 
 use crate::output::{say, Color, Fail, Style};

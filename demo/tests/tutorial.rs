@@ -149,8 +149,8 @@ fn pika_new_task(queue: &str, words: &[&str]) {
 /// later: interrupting it as soon as "Done" shows can lose the last ack, and the task is then
 /// (rightly) requeued.
 fn wait_until_all_acked(queue: &str) {
-    amqp_tests::wait_until(WAIT, "every task to be acked", || {
-        amqp_tests::rabbitmqctl(&[
+    amqp_testkit::wait_until(WAIT, "every task to be acked", || {
+        amqp_testkit::rabbitmqctl(&[
             "list_queues",
             "-q",
             "--no-table-headers",

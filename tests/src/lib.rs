@@ -211,7 +211,7 @@ pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
 /// at the same time small.
 ///
 /// ```no_run
-/// let mut node = amqp_tests::PrivateNode::start();
+/// let mut node = amqp_testkit::PrivateNode::start();
 /// let url = node.url(); // connect a client here, declare a durable queue, publish...
 /// node.kill9();
 /// node.restart(); // ...and check that the durable queue and persistent messages survived
@@ -260,7 +260,7 @@ impl PrivateNode {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
         let dir = std::env::temp_dir().join(format!(
-            "amqp-tests-node-{pid}-{n}-{:06x}",
+            "amqp-testkit-node-{pid}-{n}-{:06x}",
             random_u64(n) & 0xff_ffff
         ));
         for sub in ["mnesia", "log"] {

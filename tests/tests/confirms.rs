@@ -10,10 +10,10 @@ use common::*;
 #[tokio::test]
 async fn confirms_arrive_for_10_000_pipelined_publishes() {
     const N: usize = 10_000;
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let q = amqp_tests::unique_name("confirms");
+    let q = amqp_testkit::unique_name("confirms");
     let _cleanup = QueueCleanup::new(&[&q]);
     declare(&ch, &q, QueueDeclareOptions::durable(), FieldTable::new()).await;
     step("confirm.select", ch.confirm_select(Default::default()))
@@ -59,10 +59,10 @@ async fn confirms_arrive_for_10_000_pipelined_publishes() {
 
 #[tokio::test]
 async fn a_refused_publish_is_nacked() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let q = amqp_tests::unique_name("nack");
+    let q = amqp_testkit::unique_name("nack");
     let _cleanup = QueueCleanup::new(&[&q]);
     // A full queue that refuses new messages (instead of dropping old ones) nacks them.
     let args = FieldTable::new()
@@ -121,7 +121,7 @@ async fn a_refused_publish_is_nacked() {
 
 #[tokio::test]
 async fn confirms_on_two_channels_are_independent() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let a = channel(&conn).await;
     let b = channel(&conn).await;
@@ -156,7 +156,7 @@ async fn confirms_on_two_channels_are_independent() {
 
 #[tokio::test]
 async fn without_confirm_mode_wait_returns_at_once() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "no-confirms").await;

@@ -1,7 +1,7 @@
 //! Faults: an operator closing the connection, the broker closing one channel, a broker killed
 //! and restarted (persistence), and a broker blocking publishers on a memory alarm.
 //!
-//! The last two use a private broker node ([`amqp_tests::PrivateNode`]): the shared broker is
+//! The last two use a private broker node ([`amqp_testkit::PrivateNode`]): the shared broker is
 //! never stopped or reconfigured.
 
 mod common;
@@ -12,7 +12,7 @@ use amqp_client::{
     BasicGetOptions, BasicProperties, Connection, ConnectionConfig, Error, FieldTable, FieldValue,
     QueueDeclareOptions, ReplyCode,
 };
-use amqp_tests::PrivateNode;
+use amqp_testkit::PrivateNode;
 use common::*;
 
 /// The Erlang pid of our connection's process (`<rabbit@host.1652.1234.0>`), which is what
@@ -22,11 +22,11 @@ use common::*;
 /// supported"), but the name is in the client properties.
 fn connection_pid_of(connection_name: &str) -> String {
     let mut found = None;
-    amqp_tests::wait_until(
+    amqp_testkit::wait_until(
         Duration::from_secs(15),
         &format!("connection {connection_name:?} in rabbitmqctl list_connections"),
         || {
-            let out = amqp_tests::rabbitmqctl(&[
+            let out = amqp_testkit::rabbitmqctl(&[
                 "-q",
                 "list_connections",
                 "--no-table-headers",
@@ -47,8 +47,8 @@ fn connection_pid_of(connection_name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_connection_by_the_operator_is_a_320_on_pending_and_later_calls() {
-    amqp_tests::require_broker();
-    let connection_name = amqp_tests::unique_name("amqp-tests-forced");
+    amqp_testkit::require_broker();
+    let connection_name = amqp_testkit::unique_name("amqp-testkit-forced");
     let conn = connect_with(config().with_connection_name(connection_name.clone())).await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "forced").await;
@@ -60,8 +60,8 @@ async fn close_connection_by_the_operator_is_a_320_on_pending_and_later_calls() 
     });
 
     let pid = blocking(|| connection_pid_of(&connection_name));
-    let reason = amqp_tests::unique_name("amqp-tests forced close");
-    blocking(|| amqp_tests::rabbitmqctl(&["close_connection", &pid, &reason]))
+    let reason = amqp_testkit::unique_name("amqp-testkit forced close");
+    blocking(|| amqp_testkit::rabbitmqctl(&["close_connection", &pid, &reason]))
         .expect("rabbitmqctl close_connection");
 
     // The pending next() ends with the broker's reason.
@@ -111,7 +111,7 @@ async fn close_connection_by_the_operator_is_a_320_on_pending_and_later_calls() 
 
 #[tokio::test]
 async fn a_channel_closed_by_the_broker_fails_alone() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let good = channel(&conn).await;
     let q = fresh_queue(&good, "channel-error").await;
@@ -148,7 +148,7 @@ async fn a_channel_closed_by_the_broker_fails_alone() {
     );
 
     // 404: consuming from a queue that does not exist.
-    let missing = amqp_tests::unique_name("missing");
+    let missing = amqp_testkit::unique_name("missing");
     let ch404 = channel(&conn).await;
     let result = step(
         "basic.consume of a missing queue",
@@ -202,8 +202,8 @@ async fn persistent_messages_in_durable_queues_survive_a_broker_kill() {
     step("confirm.select", ch.confirm_select(Default::default()))
         .await
         .unwrap();
-    let durable = amqp_tests::unique_name("durable");
-    let transient = amqp_tests::unique_name("transient");
+    let durable = amqp_testkit::unique_name("durable");
+    let transient = amqp_testkit::unique_name("transient");
     declare(
         &ch,
         &durable,
@@ -304,7 +304,7 @@ async fn a_memory_alarm_blocks_the_connection_until_it_clears() {
     // RabbitMQ blocks a connection at its first publish once the alarm has reached it
     // (state `blocking`), so wait for that before publishing.
     blocking(|| {
-        amqp_tests::wait_until(
+        amqp_testkit::wait_until(
             Duration::from_secs(30),
             "the connection to be in state blocking",
             || {

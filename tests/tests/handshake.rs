@@ -15,7 +15,7 @@ use common::*;
 
 #[tokio::test]
 async fn handshake_negotiates_limits_and_reports_the_server() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let tuning = conn.tuning();
     // RabbitMQ's defaults, and ours (channel_max 2047, frame_max 128 KiB): the lower of each.
@@ -54,7 +54,7 @@ async fn handshake_negotiates_limits_and_reports_the_server() {
 
 #[tokio::test]
 async fn wrong_password_is_a_typed_403_access_refused() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let config = config().with_credentials("guest", "not-the-password");
     let result = step("connect", Connection::connect(config)).await;
     let text = expect_connection_closed(result, ReplyCode::ACCESS_REFUSED);
@@ -67,8 +67,8 @@ async fn wrong_password_is_a_typed_403_access_refused() {
 
 #[tokio::test]
 async fn unknown_vhost_is_a_typed_530_not_allowed() {
-    amqp_tests::require_broker();
-    let vhost = amqp_tests::unique_name("no-such-vhost");
+    amqp_testkit::require_broker();
+    let vhost = amqp_testkit::unique_name("no-such-vhost");
     let result = step(
         "connect",
         Connection::connect(config().with_vhost(vhost.clone())),
@@ -167,7 +167,7 @@ async fn connection_timeout_is_honoured_when_the_peer_never_answers() {
 
 #[tokio::test]
 async fn fifty_channels_get_ids_1_to_50_and_a_closed_id_is_reused() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let mut channels = Vec::new();
     for _ in 0..50 {
@@ -220,7 +220,7 @@ async fn fifty_channels_get_ids_1_to_50_and_a_closed_id_is_reused() {
 
 #[tokio::test]
 async fn channel_max_is_enforced_by_the_client() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect_with(config().with_channel_max(3)).await;
     assert_eq!(conn.tuning().channel_max, 3);
     let mut channels = Vec::new();
@@ -244,7 +244,7 @@ enum Seen {
 
 #[tokio::test]
 async fn the_frame_tap_sees_both_directions() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let seen: Arc<Mutex<Vec<(u64, Seen)>>> = Arc::default();
     let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let tap = {

@@ -40,7 +40,7 @@ async fn decimal_headers_py(action: &str, queue: &str) -> String {
         .arg("-u")
         .arg(&script)
         .args([action, queue])
-        .env("AMQP_URL", amqp_tests::amqp_url())
+        .env("AMQP_URL", amqp_testkit::amqp_url())
         .kill_on_drop(true)
         .output();
     let what = format!("decimal_headers.py {action} {queue}");

@@ -63,7 +63,7 @@ async fn round_trip(conn: Connection, seed: u64) {
 
 #[tokio::test]
 async fn a_64_mib_message_round_trips_with_frame_max_4096() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect_with(config().with_frame_max(4096)).await;
     assert_eq!(conn.tuning().frame_max, 4096);
     round_trip(conn, 0x5eed_4096).await;
@@ -71,7 +71,7 @@ async fn a_64_mib_message_round_trips_with_frame_max_4096() {
 
 #[tokio::test]
 async fn a_64_mib_message_round_trips_with_the_brokers_frame_max() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     // frame_max 0 asks for the broker's limit (RabbitMQ: 128 KiB).
     let conn = connect_with(config().with_frame_max(0)).await;
     assert_eq!(conn.tuning().frame_max, 131_072);
@@ -80,8 +80,8 @@ async fn a_64_mib_message_round_trips_with_the_brokers_frame_max() {
 
 #[tokio::test]
 async fn a_frame_max_from_the_uri_is_used() {
-    amqp_tests::require_broker();
-    let (host, port) = amqp_tests::parse_host_port(&amqp_tests::amqp_url());
+    amqp_testkit::require_broker();
+    let (host, port) = amqp_testkit::parse_host_port(&amqp_testkit::amqp_url());
     let conn = step(
         "connect",
         amqp_client::connect(&format!(

@@ -222,7 +222,7 @@ async fn unencodable_publishes_are_refused_up_front_in_confirm_mode() {
 /// sequence number) would make the next good publish wait forever (or be confirmed as another).
 #[tokio::test]
 async fn unencodable_publishes_take_no_window_slot() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect_with(config().with_max_in_flight(1)).await;
     let ch = confirm_channel(&conn).await;
     refusals_leave_the_channel_working(&conn, &ch, "confirm, max_in_flight 1").await;
@@ -257,7 +257,7 @@ async fn mandatory_confirms_tell_returned_from_routed_publishes() {
     let _cleanup = QueueCleanup::new(&[&q]);
     // A prefix no queue has: each unroutable publish gets a key of its own, so a return matched
     // to the wrong publish shows.
-    let nowhere = amqp_tests::unique_name("nowhere");
+    let nowhere = amqp_testkit::unique_name("nowhere");
     let (mut returns, watcher) = watch_returns(ch.clone());
 
     let mandatory = BasicPublishOptions {
@@ -342,7 +342,7 @@ async fn mandatory_confirms_tell_returned_from_routed_publishes() {
 async fn watched_channel(conn: &Connection) -> (Channel, JoinHandle<usize>) {
     let ch = confirm_channel(conn).await;
     let (mut returns, watcher) = watch_returns(ch.clone());
-    let nowhere = amqp_tests::unique_name("nowhere");
+    let nowhere = amqp_testkit::unique_name("nowhere");
     let mandatory = BasicPublishOptions {
         mandatory: true,
         ..Default::default()
@@ -395,7 +395,7 @@ async fn next_return_ends_after_connection_close() {
 async fn next_return_ends_after_the_broker_closes_the_channel() {
     let conn = connect().await;
     let (ch, watcher) = watched_channel(&conn).await;
-    let missing = amqp_tests::unique_name("missing");
+    let missing = amqp_testkit::unique_name("missing");
     let passive = QueueDeclareOptions {
         passive: true,
         ..Default::default()
@@ -596,7 +596,7 @@ async fn broker_cancel_names_the_cancelled_consumer() {
     let _cleanup = QueueCleanup::new(&[&q]);
     // One tag of our choice, one of the broker's, and a consumer of another queue that must
     // not be told anything.
-    let chosen = amqp_tests::unique_name("ctag");
+    let chosen = amqp_testkit::unique_name("ctag");
     let mut named = step(
         "basic.consume with a tag",
         ch.basic_consume(&q, &chosen, Default::default(), FieldTable::new()),
@@ -664,7 +664,7 @@ fn rpc_timeout_defaults_to_30_s() {
 
 /// Every kind of synchronous call, on a connection with `timeout`.
 async fn ordinary_calls_succeed(timeout: Option<Duration>) {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect_with(config().with_rpc_timeout(timeout)).await;
     let ch = confirm_channel(&conn).await;
     let q = fresh_queue(&ch, "rpc-timeout").await;
@@ -708,7 +708,7 @@ async fn ordinary_calls_succeed_without_an_rpc_timeout() {
 #[tokio::test]
 async fn an_answered_call_leaves_no_rpc_timer_running() {
     const TIMEOUT: Duration = Duration::from_millis(1000);
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect_with(config().with_rpc_timeout(Some(TIMEOUT))).await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "rpc-idle").await;

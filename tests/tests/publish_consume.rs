@@ -37,14 +37,14 @@ fn rich_properties() -> BasicProperties {
         message_id: Some("msg-1".into()),
         timestamp: Some(1_700_000_000),
         r#type: Some("greeting".into()),
-        app_id: Some("amqp-tests".into()),
+        app_id: Some("amqp-testkit".into()),
         ..Default::default()
     }
 }
 
 #[tokio::test]
 async fn declare_publish_consume_ack_round_trip() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "round-trip").await;
@@ -62,7 +62,7 @@ async fn declare_publish_consume_ack_round_trip() {
     step("the confirm", confirm.wait()).await.unwrap();
     assert_eq!(counts(&ch, &q).await, (1, 0));
 
-    let tag = amqp_tests::unique_name("ctag");
+    let tag = amqp_testkit::unique_name("ctag");
     let mut consumer = step(
         "basic.consume",
         ch.basic_consume(&q, &tag, Default::default(), FieldTable::new()),
@@ -94,7 +94,7 @@ async fn declare_publish_consume_ack_round_trip() {
 
 #[tokio::test]
 async fn basic_get_reject_and_nack() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "get").await;
@@ -157,7 +157,7 @@ async fn basic_get_reject_and_nack() {
 
 #[tokio::test]
 async fn prefetch_1_delivers_the_next_message_only_after_the_ack() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "prefetch").await;
@@ -194,7 +194,7 @@ async fn prefetch_1_delivers_the_next_message_only_after_the_ack() {
 
 #[tokio::test]
 async fn unacked_messages_of_a_closed_channel_are_redelivered() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "redeliver").await;
@@ -248,13 +248,13 @@ async fn unacked_messages_of_a_closed_channel_are_redelivered() {
 
 #[tokio::test]
 async fn a_mandatory_unroutable_publish_comes_back_with_312_no_route() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
     step("confirm.select", ch.confirm_select(Default::default()))
         .await
         .unwrap();
-    let nowhere = amqp_tests::unique_name("no-such-queue");
+    let nowhere = amqp_testkit::unique_name("no-such-queue");
     // Not mandatory: silently dropped (and still confirmed).
     publish_plain(&ch, "", &nowhere, "lost").await;
     let mandatory = BasicPublishOptions {
@@ -310,7 +310,7 @@ async fn a_mandatory_unroutable_publish_comes_back_with_312_no_route() {
 
 #[tokio::test]
 async fn the_brokers_basic_cancel_ends_the_consumer_with_consumer_cancelled() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "cancelled").await;

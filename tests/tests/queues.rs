@@ -58,10 +58,10 @@ async fn until_gone(conn: &Connection, name: &str, what: &str) {
 
 #[tokio::test]
 async fn passive_declare_of_a_missing_queue_is_a_404_and_the_connection_goes_on() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let missing = amqp_tests::unique_name("missing");
+    let missing = amqp_testkit::unique_name("missing");
     let result = step(
         "passive declare",
         ch.queue_declare(&missing, passive(), FieldTable::new()),
@@ -98,10 +98,10 @@ async fn passive_declare_of_a_missing_queue_is_a_404_and_the_connection_goes_on(
 
 #[tokio::test]
 async fn declare_ok_returns_the_name_and_counts_and_purge_and_delete_count() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let name = amqp_tests::unique_name("counts");
+    let name = amqp_testkit::unique_name("counts");
     let _cleanup = QueueCleanup::new(&[&name]);
     let ok = declare(&ch, &name, Default::default(), FieldTable::new()).await;
     assert_eq!(ok.queue.as_str(), Some(name.as_str()));
@@ -175,7 +175,7 @@ async fn declare_ok_returns_the_name_and_counts_and_purge_and_delete_count() {
 
 #[tokio::test]
 async fn queue_delete_if_unused_refuses_while_a_consumer_is_there() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "if-unused").await;
@@ -201,7 +201,7 @@ async fn queue_delete_if_unused_refuses_while_a_consumer_is_there() {
 
 #[tokio::test]
 async fn an_empty_name_gets_a_server_named_queue() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
     let exclusive = QueueDeclareOptions {
@@ -228,10 +228,10 @@ async fn an_empty_name_gets_a_server_named_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_flag_is_sent_and_checked_on_redeclare() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let name = amqp_tests::unique_name("durable");
+    let name = amqp_testkit::unique_name("durable");
     let _cleanup = QueueCleanup::new(&[&name]);
     declare(
         &ch,
@@ -256,7 +256,7 @@ async fn durable_flag_is_sent_and_checked_on_redeclare() {
     let text = expect_channel_closed(result, ReplyCode::PRECONDITION_FAILED);
     assert!(text.contains("durable"), "{text}");
     // The broker agrees it is durable.
-    let listed = blocking(|| amqp_tests::rabbitmqctl(&["-q", "list_queues", "name", "durable"]))
+    let listed = blocking(|| amqp_testkit::rabbitmqctl(&["-q", "list_queues", "name", "durable"]))
         .expect("rabbitmqctl list_queues");
     let line = listed
         .lines()
@@ -270,11 +270,11 @@ async fn durable_flag_is_sent_and_checked_on_redeclare() {
 
 #[tokio::test]
 async fn exclusive_queue_belongs_to_its_connection_and_goes_with_it() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let owner = connect().await;
     let other = connect().await;
     let och = channel(&owner).await;
-    let name = amqp_tests::unique_name("exclusive");
+    let name = amqp_testkit::unique_name("exclusive");
     let _cleanup = QueueCleanup::new(&[&name]);
     let exclusive = QueueDeclareOptions {
         exclusive: true,
@@ -315,10 +315,10 @@ async fn exclusive_queue_belongs_to_its_connection_and_goes_with_it() {
 
 #[tokio::test]
 async fn auto_delete_queue_goes_when_its_last_consumer_does() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let name = amqp_tests::unique_name("auto-delete");
+    let name = amqp_testkit::unique_name("auto-delete");
     let _cleanup = QueueCleanup::new(&[&name]);
     let auto_delete = QueueDeclareOptions {
         auto_delete: true,
@@ -355,10 +355,10 @@ async fn auto_delete_queue_goes_when_its_last_consumer_does() {
 
 #[tokio::test]
 async fn nowait_declare_returns_at_once_and_its_errors_close_the_channel_later() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let name = amqp_tests::unique_name("nowait");
+    let name = amqp_testkit::unique_name("nowait");
     let _cleanup = QueueCleanup::new(&[&name]);
     let nowait = QueueDeclareOptions {
         nowait: true,
@@ -399,7 +399,7 @@ async fn nowait_declare_returns_at_once_and_its_errors_close_the_channel_later()
 
 #[tokio::test]
 async fn declare_arguments_reach_the_broker() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
     step("confirm.select", ch.confirm_select(Default::default()))
@@ -407,9 +407,9 @@ async fn declare_arguments_reach_the_broker() {
         .unwrap();
 
     // x-max-length 2: the oldest messages are dropped beyond two.
-    let capped = amqp_tests::unique_name("max-length");
+    let capped = amqp_testkit::unique_name("max-length");
     // x-message-ttl 0: a message no consumer takes at once expires at once.
-    let ttl0 = amqp_tests::unique_name("ttl-0");
+    let ttl0 = amqp_testkit::unique_name("ttl-0");
     let _cleanup = QueueCleanup::new(&[&capped, &ttl0]);
     let args = FieldTable::new()
         .with("x-max-length", 2i32)

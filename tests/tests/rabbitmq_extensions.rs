@@ -126,12 +126,12 @@ where
 
 #[tokio::test]
 async fn message_expired_by_the_queue_ttl_reaches_the_dead_letter_queue_with_x_death() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let dlx = amqp_tests::unique_name("ext-dlx");
-    let dlq = amqp_tests::unique_name("ext-dlq");
-    let source = amqp_tests::unique_name("ext-ttl");
+    let dlx = amqp_testkit::unique_name("ext-dlx");
+    let dlq = amqp_testkit::unique_name("ext-dlq");
+    let source = amqp_testkit::unique_name("ext-ttl");
     let _cleanup = QueueCleanup::new(&[&dlq, &source]);
     // Auto-delete: should the test fail before deleting it, it goes with its last binding when
     // the cleanup deletes the queue.
@@ -212,11 +212,11 @@ async fn message_expired_by_the_queue_ttl_reaches_the_dead_letter_queue_with_x_d
 #[tokio::test]
 async fn message_expired_by_its_expiration_property_is_dead_lettered_with_its_original_expiration()
 {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let dlq = amqp_tests::unique_name("ext-dlq");
-    let source = amqp_tests::unique_name("ext-msg-ttl");
+    let dlq = amqp_testkit::unique_name("ext-dlq");
+    let source = amqp_testkit::unique_name("ext-msg-ttl");
     let _cleanup = QueueCleanup::new(&[&dlq, &source]);
     declare(&ch, &dlq, Default::default(), FieldTable::new()).await;
     // The default exchange as DLX, with a dead-letter routing key naming the queue: no
@@ -269,12 +269,12 @@ async fn message_expired_by_its_expiration_property_is_dead_lettered_with_its_or
 
 #[tokio::test]
 async fn rejected_message_is_dead_lettered_and_a_second_death_adds_a_second_x_death_entry() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let first = amqp_tests::unique_name("ext-reject-1");
-    let second = amqp_tests::unique_name("ext-reject-2");
-    let last = amqp_tests::unique_name("ext-reject-dlq");
+    let first = amqp_testkit::unique_name("ext-reject-1");
+    let second = amqp_testkit::unique_name("ext-reject-2");
+    let last = amqp_testkit::unique_name("ext-reject-dlq");
     let _cleanup = QueueCleanup::new(&[&first, &second, &last]);
     let dead_letter_to = |queue: &str| {
         FieldTable::new()
@@ -334,10 +334,10 @@ async fn rejected_message_is_dead_lettered_and_a_second_death_adds_a_second_x_de
 
 #[tokio::test]
 async fn max_length_with_reject_publish_nacks_until_there_is_room_again() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let q = amqp_tests::unique_name("ext-maxlen-reject");
+    let q = amqp_testkit::unique_name("ext-maxlen-reject");
     let _cleanup = QueueCleanup::new(&[&q]);
     let args = FieldTable::new()
         .with("x-max-length", 2i32)
@@ -378,11 +378,11 @@ async fn max_length_with_reject_publish_nacks_until_there_is_room_again() {
 
 #[tokio::test]
 async fn max_length_with_drop_head_dead_letters_the_oldest_with_reason_maxlen() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let q = amqp_tests::unique_name("ext-maxlen-drop");
-    let dlq = amqp_tests::unique_name("ext-maxlen-dlq");
+    let q = amqp_testkit::unique_name("ext-maxlen-drop");
+    let dlq = amqp_testkit::unique_name("ext-maxlen-dlq");
     let _cleanup = QueueCleanup::new(&[&q, &dlq]);
     declare(&ch, &dlq, Default::default(), FieldTable::new()).await;
     let args = FieldTable::new()
@@ -422,10 +422,10 @@ async fn max_length_with_drop_head_dead_letters_the_oldest_with_reason_maxlen() 
 
 #[tokio::test]
 async fn priority_queue_delivers_higher_priorities_first_and_fifo_within_one() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let q = amqp_tests::unique_name("ext-priority");
+    let q = amqp_testkit::unique_name("ext-priority");
     let _cleanup = QueueCleanup::new(&[&q]);
     declare(
         &ch,
@@ -481,11 +481,11 @@ async fn priority_queue_delivers_higher_priorities_first_and_fifo_within_one() {
 
 #[tokio::test]
 async fn quorum_queue_counts_redeliveries_and_dead_letters_over_its_delivery_limit() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let q = amqp_tests::unique_name("ext-quorum");
-    let dlq = amqp_tests::unique_name("ext-quorum-dlq");
+    let q = amqp_testkit::unique_name("ext-quorum");
+    let dlq = amqp_testkit::unique_name("ext-quorum-dlq");
     let _cleanup = QueueCleanup::new(&[&q, &dlq]);
     declare(&ch, &dlq, Default::default(), FieldTable::new()).await;
     let (options, args) = durable_with(
@@ -547,10 +547,10 @@ async fn quorum_queue_counts_redeliveries_and_dead_letters_over_its_delivery_lim
 
 #[tokio::test]
 async fn quorum_queue_refusals_are_406_channel_errors_and_the_connection_goes_on() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
-    let q = amqp_tests::unique_name("ext-quorum-406");
-    let other = amqp_tests::unique_name("ext-quorum-transient");
+    let q = amqp_testkit::unique_name("ext-quorum-406");
+    let other = amqp_testkit::unique_name("ext-quorum-transient");
     // `other` is refused every time; should the broker accept it after all, it goes too.
     let _cleanup = QueueCleanup::new(&[&q, &other]);
     let quorum = || FieldTable::new().with("x-queue-type", "quorum");
@@ -657,10 +657,10 @@ async fn read_stream(
 
 #[tokio::test]
 async fn stream_is_read_from_first_from_an_offset_and_from_a_timestamp() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let q = amqp_tests::unique_name("ext-stream");
+    let q = amqp_testkit::unique_name("ext-stream");
     let _cleanup = QueueCleanup::new(&[&q]);
     let (options, args) = durable_with(FieldTable::new().with("x-queue-type", "stream"));
     declare(&ch, &q, options, args).await;
@@ -722,10 +722,10 @@ async fn stream_is_read_from_first_from_an_offset_and_from_a_timestamp() {
 
 #[tokio::test]
 async fn stream_refusals_are_typed_errors_with_the_broker_code_and_text() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
-    let q = amqp_tests::unique_name("ext-stream-refusals");
-    let other = amqp_tests::unique_name("ext-stream-transient");
+    let q = amqp_testkit::unique_name("ext-stream-refusals");
+    let other = amqp_testkit::unique_name("ext-stream-transient");
     let _cleanup = QueueCleanup::new(&[&q, &other]);
     let stream = || FieldTable::new().with("x-queue-type", "stream");
     let ch = channel(&conn).await;
@@ -798,12 +798,12 @@ async fn stream_refusals_are_typed_errors_with_the_broker_code_and_text() {
 
 #[tokio::test]
 async fn direct_reply_to_carries_a_reply_back_with_its_correlation_id() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let requester = connect().await;
     let responder = connect().await;
     let rq = channel(&requester).await;
     let rs = channel(&responder).await;
-    let service = amqp_tests::unique_name("ext-rpc");
+    let service = amqp_testkit::unique_name("ext-rpc");
     let _cleanup = QueueCleanup::new(&[&service]);
     declare(&rs, &service, Default::default(), FieldTable::new()).await;
     let mut requests = consume(&rs, &service, FieldTable::new()).await;
@@ -878,9 +878,9 @@ async fn direct_reply_to_carries_a_reply_back_with_its_correlation_id() {
 
 #[tokio::test]
 async fn direct_reply_to_refusals_are_406_channel_errors_and_the_connection_goes_on() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
-    let service = amqp_tests::unique_name("ext-rpc-refused");
+    let service = amqp_testkit::unique_name("ext-rpc-refused");
     let _cleanup = QueueCleanup::new(&[&service]);
     let ch = channel(&conn).await;
     declare(&ch, &service, Default::default(), FieldTable::new()).await;
@@ -936,9 +936,9 @@ async fn direct_reply_to_refusals_are_406_channel_errors_and_the_connection_goes
 
 #[tokio::test]
 async fn invalid_extension_arguments_are_406_channel_errors_and_the_connection_goes_on() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
-    let q = amqp_tests::unique_name("ext-bad-args");
+    let q = amqp_testkit::unique_name("ext-bad-args");
     let _cleanup = QueueCleanup::new(&[&q]);
     let cases = [
         ("x-message-ttl", FieldValue::from(-1i32)),

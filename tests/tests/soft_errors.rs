@@ -46,7 +46,7 @@ async fn binding_to_a_missing_exchange_is_a_404() {
     let ch = channel(&conn).await;
     let mut cleanup = Cleanup::new();
     let q = cleanup.queue(fresh_queue(&ch, "q-bind-missing").await);
-    let missing = amqp_tests::unique_name("x-missing");
+    let missing = amqp_testkit::unique_name("x-missing");
     let result = step(
         "queue.bind to a missing exchange",
         ch.queue_bind(&q, &missing, "k", Default::default(), FieldTable::new()),
@@ -65,7 +65,7 @@ async fn redeclaring_a_queue_with_other_arguments_is_a_406() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let mut cleanup = Cleanup::new();
-    let q = cleanup.queue(amqp_tests::unique_name("q-redeclare"));
+    let q = cleanup.queue(amqp_testkit::unique_name("q-redeclare"));
     let ttl = |ms: i32| FieldTable::new().with("x-message-ttl", ms);
     declare(&ch, &q, QueueDeclareOptions::default(), ttl(60_000)).await;
     declare(&ch, &q, QueueDeclareOptions::default(), ttl(60_000)).await;
@@ -86,7 +86,7 @@ async fn redeclaring_a_queue_with_other_arguments_is_a_406() {
 async fn passive_declare_of_a_missing_queue_is_a_404() {
     let conn = connect().await;
     let ch = channel(&conn).await;
-    let missing = amqp_tests::unique_name("q-missing");
+    let missing = amqp_testkit::unique_name("q-missing");
     let passive = QueueDeclareOptions {
         passive: true,
         ..Default::default()
@@ -106,7 +106,7 @@ async fn passive_declare_of_a_missing_queue_is_a_404() {
 #[tokio::test]
 async fn publishing_to_a_missing_exchange_is_a_404_on_the_next_call_or_the_confirm() {
     let conn = connect().await;
-    let missing = amqp_tests::unique_name("x-missing");
+    let missing = amqp_testkit::unique_name("x-missing");
 
     // Without confirms, basic.publish has no answer: the 404 shows on the next call.
     let ch = channel(&conn).await;
@@ -154,8 +154,8 @@ async fn one_connection_survives_every_soft_error_in_a_row() {
     let conn = connect().await;
     let mut cleanup = Cleanup::new();
     let q = cleanup.queue(fresh_queue(&channel(&conn).await, "q-in-a-row").await);
-    let missing_x = amqp_tests::unique_name("x-missing");
-    let missing_q = amqp_tests::unique_name("q-missing");
+    let missing_x = amqp_testkit::unique_name("x-missing");
+    let missing_q = amqp_testkit::unique_name("q-missing");
     let passive = QueueDeclareOptions {
         passive: true,
         ..Default::default()

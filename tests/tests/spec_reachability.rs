@@ -235,7 +235,7 @@ fn recording_tap(seen: &Seen) -> Arc<dyn amqp_client::FrameTap> {
 
 #[tokio::test]
 async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let seen: Seen = Arc::default();
     let tapped = || config().with_tap(recording_tap(&seen));
     let mut cleanup = Cleanup::new();
@@ -264,8 +264,8 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     assert!(ch.flow_active());
 
     // exchange.*
-    let source = cleanup.exchange(amqp_tests::unique_name("tour-source"));
-    let destination = cleanup.exchange(amqp_tests::unique_name("tour-destination"));
+    let source = cleanup.exchange(amqp_testkit::unique_name("tour-source"));
+    let destination = cleanup.exchange(amqp_testkit::unique_name("tour-destination"));
     declare_plain_exchange(&ch, &source, "direct").await;
     declare_plain_exchange(&ch, &destination, "fanout").await;
     step(
@@ -294,7 +294,7 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     .unwrap();
 
     // queue.*
-    let q = cleanup.queue(amqp_tests::unique_name("tour-q"));
+    let q = cleanup.queue(amqp_testkit::unique_name("tour-q"));
     declare(&ch, &q, QueueDeclareOptions::default(), FieldTable::new()).await;
     step(
         "queue.bind",
@@ -336,7 +336,7 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     step("basic.return", pch.next_return())
         .await
         .expect("returned");
-    let full = cleanup.queue(amqp_tests::unique_name("tour-full"));
+    let full = cleanup.queue(amqp_testkit::unique_name("tour-full"));
     let reject_publish = FieldTable::new()
         .with("x-max-length", 0i32)
         .with("x-overflow", "reject-publish");
@@ -389,7 +389,7 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     .await
     .unwrap();
     step("basic.cancel", consumer.cancel()).await.unwrap();
-    let tag = amqp_tests::unique_name("tour-ctag");
+    let tag = amqp_testkit::unique_name("tour-ctag");
     let mut quiet = step(
         "basic.consume",
         ch.basic_consume(&q, &tag, BasicConsumeOptions::default(), FieldTable::new()),
@@ -406,7 +406,7 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
     assert!(get(&ch, &q, true).await.is_none(), "get-empty");
 
     // The broker's basic.cancel: the queue goes while a consumer is on it.
-    let doomed = cleanup.queue(amqp_tests::unique_name("tour-doomed"));
+    let doomed = cleanup.queue(amqp_testkit::unique_name("tour-doomed"));
     declare(
         &ch,
         &doomed,
@@ -430,7 +430,7 @@ async fn a_tour_of_the_api_puts_every_method_on_the_wire() {
 
     // The broker's channel.close (answered with close-ok by the client).
     let doomed_ch = channel(&conn).await;
-    let missing = amqp_tests::unique_name("tour-missing");
+    let missing = amqp_testkit::unique_name("tour-missing");
     let refused = step(
         "passive declare of a missing queue",
         doomed_ch.queue_declare(

@@ -175,7 +175,7 @@ async fn basic_cancel_nowait_ends_the_consumer_at_once() {
     let mut cleanup = Cleanup::new();
     let q = cleanup.queue(fresh_queue(&ch, "q-cancel-nowait").await);
     let cch = channel(&conn).await;
-    let tag = amqp_tests::unique_name("ctag");
+    let tag = amqp_testkit::unique_name("ctag");
     let mut consumer = consume(&cch, &q, &tag, FieldTable::new()).await;
     assert_eq!(consumer.tag(), tag);
     publish_plain(&ch, "", &q, "before").await;

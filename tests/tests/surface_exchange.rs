@@ -17,7 +17,7 @@ async fn every_exchange_type_declares_and_passive_declare_checks_it() {
     let mut cleanup = Cleanup::new();
     let mut names = Vec::new();
     for kind in ["direct", "fanout", "topic", "headers"] {
-        let name = cleanup.exchange(amqp_tests::unique_name(&format!("x-{kind}")));
+        let name = cleanup.exchange(amqp_testkit::unique_name(&format!("x-{kind}")));
         declare_exchange(&ch, &name, kind, Default::default(), FieldTable::new()).await;
         exchange_exists(&ch, &name)
             .await
@@ -37,7 +37,7 @@ async fn every_exchange_type_declares_and_passive_declare_checks_it() {
     assert!(conn.is_open());
 
     // A passive declare of a missing exchange: 404, on that channel only.
-    assert_no_exchange(&conn, &amqp_tests::unique_name("x-missing")).await;
+    assert_no_exchange(&conn, &amqp_testkit::unique_name("x-missing")).await;
 
     let ch = channel(&conn).await;
     for (name, _) in &names {
@@ -57,7 +57,7 @@ async fn durable_flag_is_checked_on_redeclare_and_auto_delete_goes_with_its_last
     let conn = connect().await;
     let ch = channel(&conn).await;
     let mut cleanup = Cleanup::new();
-    let durable_x = cleanup.exchange(amqp_tests::unique_name("x-durable"));
+    let durable_x = cleanup.exchange(amqp_testkit::unique_name("x-durable"));
     let durable = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -73,7 +73,7 @@ async fn durable_flag_is_checked_on_redeclare_and_auto_delete_goes_with_its_last
     assert!(text.contains("durable"), "{text}");
 
     let ch = channel(&conn).await;
-    let auto_x = cleanup.exchange(amqp_tests::unique_name("x-auto"));
+    let auto_x = cleanup.exchange(amqp_testkit::unique_name("x-auto"));
     let q = cleanup.queue(fresh_queue(&ch, "q-auto").await);
     let auto_delete = ExchangeDeclareOptions {
         auto_delete: true,
@@ -104,8 +104,8 @@ async fn an_internal_exchange_refuses_publishes_but_takes_exchange_to_exchange_r
     let conn = connect().await;
     let ch = confirm_channel(&conn).await;
     let mut cleanup = Cleanup::new();
-    let internal_x = cleanup.exchange(amqp_tests::unique_name("x-internal"));
-    let front_x = cleanup.exchange(amqp_tests::unique_name("x-front"));
+    let internal_x = cleanup.exchange(amqp_testkit::unique_name("x-internal"));
+    let front_x = cleanup.exchange(amqp_testkit::unique_name("x-front"));
     let q = cleanup.queue(fresh_queue(&ch, "q-internal").await);
     let internal = ExchangeDeclareOptions {
         internal: true,
@@ -172,7 +172,7 @@ async fn nowait_declare_and_delete_return_at_once_and_take_effect_in_order() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let mut cleanup = Cleanup::new();
-    let name = cleanup.exchange(amqp_tests::unique_name("x-nowait"));
+    let name = cleanup.exchange(amqp_testkit::unique_name("x-nowait"));
     let nowait = ExchangeDeclareOptions {
         nowait: true,
         ..Default::default()
@@ -203,8 +203,8 @@ async fn an_unroutable_message_lands_in_the_alternate_exchanges_queue() {
     let conn = connect().await;
     let ch = confirm_channel(&conn).await;
     let mut cleanup = Cleanup::new();
-    let alternate_x = cleanup.exchange(amqp_tests::unique_name("x-alternate"));
-    let main_x = cleanup.exchange(amqp_tests::unique_name("x-main"));
+    let alternate_x = cleanup.exchange(amqp_testkit::unique_name("x-alternate"));
+    let main_x = cleanup.exchange(amqp_testkit::unique_name("x-main"));
     let unrouted_q = cleanup.queue(fresh_queue(&ch, "q-unrouted").await);
     let known_q = cleanup.queue(fresh_queue(&ch, "q-known").await);
     declare_plain_exchange(&ch, &alternate_x, "fanout").await;
@@ -242,7 +242,7 @@ async fn exchange_delete_if_unused_is_refused_with_406_while_a_queue_is_bound() 
     let conn = connect().await;
     let ch = channel(&conn).await;
     let mut cleanup = Cleanup::new();
-    let name = cleanup.exchange(amqp_tests::unique_name("x-in-use"));
+    let name = cleanup.exchange(amqp_testkit::unique_name("x-in-use"));
     let q = cleanup.queue(fresh_queue(&ch, "q-in-use").await);
     declare_plain_exchange(&ch, &name, "direct").await;
     bind(&ch, &q, &name, "k").await;
@@ -280,8 +280,8 @@ async fn exchange_to_exchange_binding_routes_until_unbound() {
     let conn = connect().await;
     let ch = confirm_channel(&conn).await;
     let mut cleanup = Cleanup::new();
-    let source = cleanup.exchange(amqp_tests::unique_name("x-source"));
-    let destination = cleanup.exchange(amqp_tests::unique_name("x-destination"));
+    let source = cleanup.exchange(amqp_testkit::unique_name("x-source"));
+    let destination = cleanup.exchange(amqp_testkit::unique_name("x-destination"));
     let q = cleanup.queue(fresh_queue(&ch, "q-e2e").await);
     declare_plain_exchange(&ch, &source, "direct").await;
     declare_plain_exchange(&ch, &destination, "fanout").await;

@@ -22,7 +22,7 @@ async fn headers_bindings_match_all_or_any_and_unbind_needs_the_same_arguments()
     let conn = connect().await;
     let ch = confirm_channel(&conn).await;
     let mut cleanup = Cleanup::new();
-    let x = cleanup.exchange(amqp_tests::unique_name("x-headers"));
+    let x = cleanup.exchange(amqp_testkit::unique_name("x-headers"));
     let all_q = cleanup.queue(fresh_queue(&ch, "q-all").await);
     let any_q = cleanup.queue(fresh_queue(&ch, "q-any").await);
     declare_plain_exchange(&ch, &x, "headers").await;
@@ -118,7 +118,7 @@ async fn queue_bind_nowait_takes_effect_before_the_next_method() {
     let conn = connect().await;
     let ch = confirm_channel(&conn).await;
     let mut cleanup = Cleanup::new();
-    let x = cleanup.exchange(amqp_tests::unique_name("x-bind-nowait"));
+    let x = cleanup.exchange(amqp_testkit::unique_name("x-bind-nowait"));
     let q = cleanup.queue(fresh_queue(&ch, "q-bind-nowait").await);
     declare_plain_exchange(&ch, &x, "topic").await;
     let nowait = QueueBindOptions { nowait: true };
@@ -132,7 +132,7 @@ async fn queue_bind_nowait_takes_effect_before_the_next_method() {
     assert_eq!(drain_bodies(&ch, &q).await, ["matched"]);
 
     // A nowait bind to a missing exchange is refused later, by closing the channel.
-    let missing = amqp_tests::unique_name("x-missing");
+    let missing = amqp_testkit::unique_name("x-missing");
     step(
         "queue.bind nowait to a missing exchange",
         ch.queue_bind(&q, &missing, "k", nowait, FieldTable::new()),

@@ -175,7 +175,7 @@ async fn update_secret_with_the_same_password_keeps_the_connection_working() {
 
 #[tokio::test]
 async fn amqplain_logs_in_like_plain_and_a_wrong_password_is_a_typed_403() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     for mechanism in [SaslMechanism::Plain, SaslMechanism::AmqPlain] {
         let conn = connect_with(config().with_mechanism(mechanism)).await;
         let ch = channel(&conn).await;

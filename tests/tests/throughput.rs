@@ -14,7 +14,7 @@ const BODY: usize = 64;
 
 #[tokio::test]
 async fn publish_and_consume_rates_for_50_000_small_messages() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "throughput").await;

@@ -51,10 +51,10 @@ async fn all_confirmed(ch: &Channel) {
 #[tokio::test]
 async fn a_window_of_100_never_has_more_than_100_unconfirmed_publishes() {
     const N: usize = 5_000;
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let conn = connect_with(config().with_max_in_flight(100)).await;
     let ch = channel(&conn).await;
-    let q = amqp_tests::unique_name("window");
+    let q = amqp_testkit::unique_name("window");
     let _cleanup = QueueCleanup::new(&[&q]);
     declare(&ch, &q, QueueDeclareOptions::default(), FieldTable::new()).await;
     step("confirm.select", ch.confirm_select(Default::default()))
@@ -83,7 +83,7 @@ async fn a_window_of_100_never_has_more_than_100_unconfirmed_publishes() {
 async fn confirmed_run(config: ConnectionConfig, n: usize) -> Duration {
     let conn = connect_with(config).await;
     let ch = channel(&conn).await;
-    let q = amqp_tests::unique_name("window-rate");
+    let q = amqp_testkit::unique_name("window-rate");
     let _cleanup = QueueCleanup::new(&[&q]);
     declare(&ch, &q, QueueDeclareOptions::default(), FieldTable::new()).await;
     step("confirm.select", ch.confirm_select(Default::default()))
@@ -122,7 +122,7 @@ async fn confirmed_run(config: ConnectionConfig, n: usize) -> Duration {
 async fn a_window_of_1000_keeps_the_throughput_of_an_unbounded_publisher() {
     const N: usize = 20_000;
     const ROUNDS: usize = 3;
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     // Alternate the two, best of each: the machine is shared, so single runs are noisy.
     let (mut unbounded, mut windowed) = (Duration::MAX, Duration::MAX);
     for _ in 0..ROUNDS {
@@ -146,15 +146,15 @@ async fn a_window_of_1000_keeps_the_throughput_of_an_unbounded_publisher() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_on_a_blocked_connection_fails_after_the_timeout_and_works_after_the_alarm() {
-    amqp_tests::require_broker();
-    let node = blocking(amqp_tests::PrivateNode::start);
+    amqp_testkit::require_broker();
+    let node = blocking(amqp_testkit::PrivateNode::start);
     let timeout = Duration::from_millis(1_500);
     let config = ConnectionConfig::from_uri(&node.url())
         .expect("node URL")
         .with_blocked_publish_timeout(timeout);
     let conn = connect_with(config).await;
     let ch = channel(&conn).await;
-    let q = amqp_tests::unique_name("blocked");
+    let q = amqp_testkit::unique_name("blocked");
     declare(&ch, &q, QueueDeclareOptions::default(), FieldTable::new()).await;
     step("confirm.select", ch.confirm_select(Default::default()))
         .await
@@ -316,7 +316,7 @@ impl HeaderFrames {
 
 #[tokio::test]
 async fn headers_of_every_field_type_survive_a_consume_and_republish_byte_for_byte() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     let frames = Arc::new(HeaderFrames::default());
     let tap = frames.clone();
     let conn =
@@ -393,10 +393,10 @@ async fn headers_of_every_field_type_survive_a_consume_and_republish_byte_for_by
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ack_timeout_warning_comes_before_the_brokers_406_which_is_typed() {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     // consumer_timeout 4 s, checked every second (the channel tick is 60 s by default).
     let node = blocking(|| {
-        amqp_tests::PrivateNode::start_with_advanced_config(
+        amqp_testkit::PrivateNode::start_with_advanced_config(
             "consumer_timeout = 4000\n",
             "[{rabbit, [{channel_tick_interval, 1000}]}].\n",
         )
@@ -409,7 +409,7 @@ async fn an_ack_timeout_warning_comes_before_the_brokers_406_which_is_typed() {
     let conn: Connection = connect_with(config).await;
     let mut warnings = conn.ack_timeout_warnings();
     let ch = channel(&conn).await;
-    let q = amqp_tests::unique_name("ack-timeout");
+    let q = amqp_testkit::unique_name("ack-timeout");
     declare(&ch, &q, QueueDeclareOptions::default(), FieldTable::new()).await;
     let mut consumer = step(
         "basic.consume",

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use amqp_client::{FieldTable, QueueDeclareOptions, QueueDeleteOptions};
 
-pub use amqp_tests::{amqp_url, require_broker, unique_name};
+pub use amqp_testkit::{amqp_url, require_broker, unique_name};
 
 /// The `demo` binary.
 pub const DEMO: &str = env!("CARGO_BIN_EXE_demo");

@@ -32,12 +32,12 @@ pub(crate) async fn step<F: Future>(what: &str, fut: F) -> F::Output {
 
 /// The shared broker's connection settings.
 pub(crate) fn config() -> ConnectionConfig {
-    ConnectionConfig::from_uri(&amqp_tests::amqp_url()).expect("AMQP_URL parses")
+    ConnectionConfig::from_uri(&amqp_testkit::amqp_url()).expect("AMQP_URL parses")
 }
 
-/// Connects to the shared broker (after [`amqp_tests::require_broker`]).
+/// Connects to the shared broker (after [`amqp_testkit::require_broker`]).
 pub(crate) async fn connect() -> Connection {
-    amqp_tests::require_broker();
+    amqp_testkit::require_broker();
     connect_with(config()).await
 }
 
@@ -61,7 +61,7 @@ pub(crate) async fn channel(conn: &Connection) -> Channel {
 
 /// Declares a fresh, uniquely named, non-durable queue `prefix-...`.
 pub(crate) async fn fresh_queue(ch: &Channel, prefix: &str) -> String {
-    let name = amqp_tests::unique_name(prefix);
+    let name = amqp_testkit::unique_name(prefix);
     declare(ch, &name, QueueDeclareOptions::default(), FieldTable::new()).await;
     name
 }
@@ -219,7 +219,7 @@ impl Drop for QueueCleanup {
         }
         for name in &self.0 {
             // The queue may not exist (any more): nothing to do then.
-            let _ = amqp_tests::rabbitmqctl(&["-q", "delete_queue", name]);
+            let _ = amqp_testkit::rabbitmqctl(&["-q", "delete_queue", name]);
         }
     }
 }
