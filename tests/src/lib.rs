@@ -24,6 +24,8 @@
 
 #![warn(missing_docs)]
 
+pub mod proxy;
+
 use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};

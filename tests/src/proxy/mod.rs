@@ -1,0 +1,1 @@
+//! FaultProxy: an AMQP-aware TCP proxy for fault injection (being built).
