@@ -205,17 +205,7 @@ impl Channel {
             no_ack: options.no_ack,
         }
         .into();
-        let channel = self.inner.channel;
-        match self
-            .inner
-            .connection
-            .request(|reply| Command::Call {
-                channel,
-                method: Box::new(method),
-                reply: Some(reply),
-            })
-            .await?
-        {
+        match self.request(method).await? {
             Reply::Got(None) => Ok(None),
             Reply::Got(Some(content)) => GetOk::from_content(content, self.clone())
                 .map(Some)

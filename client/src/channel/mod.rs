@@ -100,21 +100,24 @@ impl Channel {
     /// synchronous method, `None` for one that gets none (sent with
     /// `nowait`), once it is queued.
     async fn call(&self, method: Method) -> Result<Option<Method>> {
+        match self.request(method).await? {
+            Reply::Method(m) => Ok(Some(m)),
+            Reply::Done => Ok(None),
+            other => Err(Error::internal(format!("{other:?} for a method call"))),
+        }
+    }
+
+    /// Sends a method and waits for the core's answer to it.
+    async fn request(&self, method: Method) -> Result<Reply> {
         let channel = self.inner.channel;
-        let reply = self
-            .inner
+        self.inner
             .connection
             .request(|reply| Command::Call {
                 channel,
                 method: Box::new(method),
                 reply: Some(reply),
             })
-            .await?;
-        match reply {
-            Reply::Method(m) => Ok(Some(m)),
-            Reply::Done => Ok(None),
-            other => Err(Error::internal(format!("{other:?} for a method call"))),
-        }
+            .await
     }
 
     /// Sends a method that has no reply (basic.recover-async).
