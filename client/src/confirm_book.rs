@@ -385,23 +385,16 @@ mod tests {
         for t in [5, 3, 4, 8, 9, 7] {
             book.forget(t);
         }
-        assert_eq!(
+        let abandoned = |book: &ConfirmBook| -> Vec<(u64, u64)> {
             book.lock()
                 .abandoned
                 .iter()
                 .map(|(s, e)| (*s, *e))
-                .collect::<Vec<_>>(),
-            [(3, 6), (7, 10)]
-        );
+                .collect()
+        };
+        assert_eq!(abandoned(&book), [(3, 6), (7, 10)]);
         book.settle(7, true, Ok(false));
-        assert_eq!(
-            book.lock()
-                .abandoned
-                .iter()
-                .map(|(s, e)| (*s, *e))
-                .collect::<Vec<_>>(),
-            [(8, 10)]
-        );
+        assert_eq!(abandoned(&book), [(8, 10)]);
         assert!(matches!(outcome(&book, 6), Some(Ok(false))));
         assert_eq!(book.lock().refused.len(), 3, "0, 1, 2 are still awaited");
     }
