@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use crate::channel::Channel;
 use std::sync::Arc;
 
-use crate::driver::{ConsumerGauge, ConsumerMsg};
+use crate::driver::{ConsumerGauge, ConsumerMsg, DroppedConsumer};
 use crate::error::Result;
 use crate::proto::Content;
 
@@ -120,8 +120,12 @@ impl Drop for Consumer {
                 }
             }
         }
-        self.gauge.drop_handle(unread);
-        self.channel.connection().shared.wake_driver.notify_one();
+        let dropped = DroppedConsumer {
+            channel: self.channel.channel_ref(),
+            consumer_tag: self.tag.clone(),
+            unread,
+        };
+        self.channel.connection().shared.consumer_dropped(dropped);
     }
 }
 

@@ -111,14 +111,19 @@ pub(crate) enum ConsumerMsg {
 }
 
 /// What a consumer's handle and the driver share: how many deliveries wait
-/// in its queue (the driver stops reading the socket at the bound), and
-/// whether the handle was dropped.
+/// in its queue; the driver stops reading the socket at the bound.
 pub(crate) struct ConsumerGauge {
     queued: AtomicUsize,
     bound: usize,
-    /// Set when the handle is dropped: the delivery tags it never handed
-    /// out, for the driver to give back after cancelling the consumer.
-    dropped: Mutex<Option<Vec<u64>>>,
+}
+
+/// A consumer whose handle was dropped before it ended, with the tags of
+/// the deliveries it never handed out: the driver cancels it and gives
+/// those back.
+pub(crate) struct DroppedConsumer {
+    pub(crate) channel: ChannelRef,
+    pub(crate) consumer_tag: ShortString,
+    pub(crate) unread: Vec<u64>,
 }
 
 impl ConsumerGauge {
@@ -126,7 +131,6 @@ impl ConsumerGauge {
         Self {
             queued: AtomicUsize::new(0),
             bound,
-            dropped: Mutex::new(None),
         }
     }
 
@@ -138,19 +142,6 @@ impl ConsumerGauge {
 
     fn is_full(&self) -> bool {
         self.queued.load(Ordering::Acquire) >= self.bound
-    }
-
-    /// The handle is gone; `unread` are the tags of deliveries it never
-    /// handed out.
-    pub(crate) fn drop_handle(&self, unread: Vec<u64>) {
-        *self.dropped.lock().unwrap_or_else(PoisonError::into_inner) = Some(unread);
-    }
-
-    fn take_dropped(&self) -> Option<Vec<u64>> {
-        self.dropped
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
     }
 }
 
@@ -245,6 +236,8 @@ pub(crate) struct Shared {
     /// Wakes the driver when a consumer's queue falls under its bound or a
     /// consumer handle is dropped.
     pub(crate) wake_driver: Notify,
+    /// Consumers whose handles were dropped, for the driver to cancel.
+    dropped_consumers: Mutex<Vec<DroppedConsumer>>,
 }
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
@@ -262,7 +255,17 @@ impl Shared {
             blocked_publish_timeout: config.blocked_publish_timeout,
             consumer_buffer: config.consumer_buffer.max(1),
             wake_driver: Notify::new(),
+            dropped_consumers: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A consumer's handle was dropped before the consumer ended.
+    pub(crate) fn consumer_dropped(&self, dropped: DroppedConsumer) {
+        self.dropped_consumers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(dropped);
+        self.wake_driver.notify_one();
     }
 
     /// Waits until the connection has ended, and says why. Every wait in the
@@ -375,8 +378,11 @@ impl Driver {
             self.refresh_full();
             // TCP backpressure: while a consumer's queue is full, the broker's
             // frames wait in the socket, not in our memory.
-            let read_now = self.reading && self.full.is_empty();
-            self.core.pause_reading(now(), !self.full.is_empty());
+            let paused = !self.full.is_empty();
+            if paused != self.core.reading_paused() {
+                self.core.pause_reading(now(), paused);
+            }
+            let read_now = self.reading && !paused;
             let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
             let accept = self.commands_open && out_len < OUT_HIGH_WATER;
             let out: &OutQueue = &*self.core.out();
@@ -699,8 +705,7 @@ impl Driver {
             }
             // The handle is gone, and the driver not yet woken for it.
             consumer.gauge.queued.fetch_sub(1, Ordering::AcqRel);
-            let unread = consumer.gauge.take_dropped().unwrap_or_default();
-            self.cancel_dropped(&key, unread);
+            self.cancel_dropped(&key, Vec::new());
         }
         self.give_back(&key, delivery_tag);
     }
@@ -723,16 +728,15 @@ impl Driver {
         let Some(consumer) = self.consumers.get_mut(key) else {
             return;
         };
-        if consumer.cancelling {
-            return;
+        if !consumer.cancelling {
+            consumer.cancelling = true;
+            let channel = consumer.channel;
+            let cancel = BasicCancel {
+                consumer_tag: key.1.clone(),
+                nowait: false,
+            };
+            self.core.call(now(), channel, cancel.into(), None);
         }
-        consumer.cancelling = true;
-        let channel = consumer.channel;
-        let cancel = BasicCancel {
-            consumer_tag: key.1.clone(),
-            nowait: false,
-        };
-        self.core.call(now(), channel, cancel.into(), None);
         for delivery_tag in unread {
             self.give_back(key, delivery_tag);
         }
@@ -740,13 +744,23 @@ impl Driver {
 
     /// A consumer dropped its handle or took from a full queue.
     fn handle_wake(&mut self) {
-        let dropped: Vec<((u16, ShortString), Vec<u64>)> = self
-            .consumers
-            .iter()
-            .filter_map(|(key, c)| Some((key.clone(), c.gauge.take_dropped()?)))
-            .collect();
-        for (key, unread) in dropped {
-            self.cancel_dropped(&key, unread);
+        let dropped = std::mem::take(
+            &mut *self
+                .shared
+                .dropped_consumers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for dropped in dropped {
+            let key = (dropped.channel.id, dropped.consumer_tag);
+            // Not a later consumer that reuses the tag on a reopened channel.
+            if self
+                .consumers
+                .get(&key)
+                .is_some_and(|c| c.channel == dropped.channel)
+            {
+                self.cancel_dropped(&key, dropped.unread);
+            }
         }
     }
 

@@ -86,6 +86,10 @@ impl Channel {
         self.inner.channel.id
     }
 
+    pub(crate) fn channel_ref(&self) -> ChannelRef {
+        self.inner.channel
+    }
+
     /// The connection this channel is on.
     pub fn connection(&self) -> &Connection {
         &self.inner.connection

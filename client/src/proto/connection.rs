@@ -255,6 +255,10 @@ impl<T> Core<T> {
         (!self.reading_paused).then(|| self.last_read + interval * 2)
     }
 
+    pub(crate) fn reading_paused(&self) -> bool {
+        self.reading_paused
+    }
+
     /// The driver stops (`true`) or resumes reading the socket, to hold a
     /// fast broker back while a consumer catches up. Heartbeats still go
     /// out; the read deadline restarts when reading does.
