@@ -2,11 +2,13 @@
 //! `Display` of [`Frame`]), or one JSON object per line ([`Frame::to_json`]),
 //! as the `amqp-decode` tool and the client's frame tap print them.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write};
 
 use crate::field_table::{FieldTable, FieldValue};
 use crate::frame::{Frame, ProtocolHeader};
-use crate::method::ArgValue;
+use crate::method::{ArgValue, Method};
+use crate::strings::LongString;
 
 /// At most this many body octets are shown in the readable form.
 const BODY_PREVIEW: usize = 64;
@@ -226,7 +228,7 @@ fn json_string(out: &mut String, bytes: &[u8]) {
 }
 
 /// A JSON string literal.
-fn json_str(out: &mut String, s: &str) {
+pub(crate) fn json_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -338,4 +340,47 @@ pub fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+/// What a secret is shown as.
+const MASK: &[u8] = b"*****";
+
+/// `frame` with its secrets replaced by `*****`, for showing it: the SASL
+/// response of connection.start-ok (10/11) and secure-ok (10/21) and the new
+/// secret of connection.update-secret (10/70). PLAIN's response
+/// (`\0user\0password`) keeps its user name. Traces get pasted into issues and
+/// chats, and PLAIN sends the password in clear.
+pub fn without_secrets(frame: &Frame) -> Cow<'_, Frame> {
+    let Frame::Method { channel, method } = frame else {
+        return Cow::Borrowed(frame);
+    };
+    let masked = match method {
+        Method::ConnectionStartOk(start_ok) => {
+            let mut start_ok = start_ok.clone();
+            let response = start_ok.response.as_bytes();
+            let nul = response.iter().rposition(|&b| b == 0);
+            start_ok.response = match nul {
+                Some(nul) if start_ok.mechanism.as_str() == Some("PLAIN") => {
+                    LongString::from([&response[..=nul], MASK].concat())
+                }
+                _ => LongString::from(MASK.to_vec()),
+            };
+            Method::ConnectionStartOk(start_ok)
+        }
+        Method::ConnectionSecureOk(secure_ok) => {
+            let mut secure_ok = secure_ok.clone();
+            secure_ok.response = LongString::from(MASK.to_vec());
+            Method::ConnectionSecureOk(secure_ok)
+        }
+        Method::ConnectionUpdateSecret(update) => {
+            let mut update = update.clone();
+            update.new_secret = LongString::from(MASK.to_vec());
+            Method::ConnectionUpdateSecret(update)
+        }
+        _ => return Cow::Borrowed(frame),
+    };
+    Cow::Owned(Frame::Method {
+        channel: *channel,
+        method: masked,
+    })
 }

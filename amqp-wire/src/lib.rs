@@ -39,10 +39,17 @@
 //!     r#"ch=1 basic.publish exchange="" routing_key="task_queue" mandatory=false immediate=false"#
 //! );
 //! ```
+//!
+//! With the optional feature `capture`, `amqp_wire::capture` reads the frames of
+//! every connection in a pcap or pcapng file (the one place this crate does
+//! I/O, and its only other dependencies: `pcap-parser`, `etherparse`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod ack_frame;
+#[cfg(feature = "capture")]
+pub mod capture;
+mod capture_magic;
 mod constants;
 pub mod display;
 mod error;
@@ -57,6 +64,7 @@ mod primitives;
 mod properties;
 mod strings;
 
+pub use capture_magic::is_capture_file;
 pub use constants::*;
 pub use error::{DecodeError, EncodeError};
 pub use field_table::{Decimal, FieldArray, FieldTable, FieldValue, SpecInt};

@@ -145,7 +145,7 @@ fn session() -> Vec<u8> {
 
 const SESSION_READABLE: &[&str] = &[
     "protocol-header AMQP 0-9-1",
-    r#"ch=0 connection.start-ok client_properties={product: "amqp-wire", capabilities: {publisher_confirms: true}} mechanism="PLAIN" response="\0guest\0guest" locale="en_US""#,
+    r#"ch=0 connection.start-ok client_properties={product: "amqp-wire", capabilities: {publisher_confirms: true}} mechanism="PLAIN" response="\0guest\0*****" locale="en_US""#,
     r#"ch=1 basic.publish exchange="" routing_key="task_queue" mandatory=false immediate=false"#,
     r#"ch=1 content-header class=60 body_size=5 headers={text: "hi \"there\"", count: -5, flag: true, nested: {k: 1}, list: ["a", 2], raw: 0x00ff, price: 12345e-2, at: T1700000000, nothing: void, ratio: 1.5} delivery_mode=2"#,
     r#"ch=1 content-body size=5 "hello""#,
@@ -154,7 +154,7 @@ const SESSION_READABLE: &[&str] = &[
 
 const SESSION_JSON: &[&str] = &[
     r#"{"frame":"protocol_header","version":"0-9-1"}"#,
-    r#"{"frame":"method","channel":0,"method":"connection.start-ok","args":{"client_properties":{"product":{"S":"amqp-wire"},"capabilities":{"F":{"publisher_confirms":{"t":true}}}},"mechanism":"PLAIN","response":"\u0000guest\u0000guest","locale":"en_US"}}"#,
+    r#"{"frame":"method","channel":0,"method":"connection.start-ok","args":{"client_properties":{"product":{"S":"amqp-wire"},"capabilities":{"F":{"publisher_confirms":{"t":true}}}},"mechanism":"PLAIN","response":"\u0000guest\u0000*****","locale":"en_US"}}"#,
     r#"{"frame":"method","channel":1,"method":"basic.publish","args":{"ticket":0,"exchange":"","routing_key":"task_queue","mandatory":false,"immediate":false}}"#,
     r#"{"frame":"header","channel":1,"class_id":60,"body_size":5,"properties":{"headers":{"text":{"S":"hi \"there\""},"count":{"I":-5},"flag":{"t":true},"nested":{"F":{"k":{"B":1}}},"list":{"A":[{"S":"a"},{"l":2}]},"raw":{"x":"00ff"},"price":{"D":{"scale":2,"value":12345}},"at":{"T":1700000000},"nothing":{"V":null},"ratio":{"d":1.5}},"delivery_mode":2}}"#,
     r#"{"frame":"body","channel":1,"size":5,"hex":"68656c6c6f"}"#,
@@ -568,7 +568,7 @@ fn assert_usage_error(output: &Output, message: &str) {
     assert_eq!(lines[0], format!("amqp-decode: {message}"));
     assert_eq!(
         lines[1],
-        "usage: amqp-decode [--json] [--hex] [--frame-max N] [FILE | -]"
+        "usage: amqp-decode [--json] [--hex] [--frame-max N] [--show-secrets] [FILE | -]"
     );
 }
 
@@ -596,7 +596,7 @@ fn help_prints_usage_and_exits_0() {
     let output = run(&["--help"], b"");
     assert!(output.status.success());
     let help = std::str::from_utf8(&output.stdout).unwrap();
-    assert!(help.contains("usage: amqp-decode [--json] [--hex] [--frame-max N] [FILE | -]"));
+    assert!(help.contains("usage: amqp-decode [--json] [--hex] [--frame-max N] [--show-secrets] [FILE | -]"));
     assert!(help.contains("--frame-max N"));
     assert_eq!(stderr(&output), "");
 }
@@ -658,4 +658,38 @@ fn closed_stdout_pipe_ends_quietly() {
     let status = child.wait().unwrap();
     assert_eq!(err, "");
     assert_eq!(status.code(), Some(0));
+}
+
+/// Without the `capture` feature, a capture is recognised and the way to a
+/// build that reads it is shown.
+#[cfg(not(feature = "capture"))]
+#[test]
+fn a_capture_without_the_capture_feature_says_how_to_get_it() {
+    let pcap_header = [
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0,
+    ];
+    let output = run(&[], &pcap_header);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    assert!(
+        stderr(&output).starts_with(
+            "amqp-decode: stdin is a pcap/pcapng capture, and this amqp-decode was built without \
+             capture support.\n"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stderr(&output).contains("--features capture"));
+}
+
+/// Traces get pasted into issues: PLAIN's password and update-secret's
+/// token are masked unless asked for.
+#[test]
+fn secrets_are_masked_unless_show_secrets_is_given() {
+    let bytes = session();
+    let masked = stdout_lines(&run(&[], &bytes)).join("\n");
+    assert!(masked.contains(r#"response="\0guest\0*****""#), "{masked}");
+    assert!(!masked.contains(r#"\0guest\0guest"#));
+    let shown = stdout_lines(&run(&["--show-secrets"], &bytes)).join("\n");
+    assert!(shown.contains(r#"response="\0guest\0guest""#), "{shown}");
 }

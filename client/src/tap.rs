@@ -2,11 +2,10 @@
 //! receives, for people studying the protocol (`demo --trace`) and for
 //! tests that compare bytes on the wire.
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::time::Duration;
 
-use amqp_wire::{Frame, LongString, Method, ProtocolHeader};
+use amqp_wire::{Frame, ProtocolHeader};
 
 /// Which way a frame went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,48 +81,7 @@ impl std::fmt::Debug for TapEvent<'_> {
     }
 }
 
-/// What a secret is shown as.
-const MASK: &[u8] = b"*****";
-
-/// `frame` with its secrets replaced by `*****`, for showing it: the SASL
-/// response of connection.start-ok (10/11) and secure-ok (10/21) and the new
-/// secret of connection.update-secret (10/70). PLAIN's response
-/// (`\0user\0password`) keeps its user name. Traces get pasted into issues and
-/// chats, and PLAIN sends the password in clear.
-pub fn without_secrets(frame: &Frame) -> Cow<'_, Frame> {
-    let Frame::Method { channel, method } = frame else {
-        return Cow::Borrowed(frame);
-    };
-    let masked = match method {
-        Method::ConnectionStartOk(start_ok) => {
-            let mut start_ok = start_ok.clone();
-            let response = start_ok.response.as_bytes();
-            let nul = response.iter().rposition(|&b| b == 0);
-            start_ok.response = match nul {
-                Some(nul) if start_ok.mechanism.as_str() == Some("PLAIN") => {
-                    LongString::from([&response[..=nul], MASK].concat())
-                }
-                _ => LongString::from(MASK.to_vec()),
-            };
-            Method::ConnectionStartOk(start_ok)
-        }
-        Method::ConnectionSecureOk(secure_ok) => {
-            let mut secure_ok = secure_ok.clone();
-            secure_ok.response = LongString::from(MASK.to_vec());
-            Method::ConnectionSecureOk(secure_ok)
-        }
-        Method::ConnectionUpdateSecret(update) => {
-            let mut update = update.clone();
-            update.new_secret = LongString::from(MASK.to_vec());
-            Method::ConnectionUpdateSecret(update)
-        }
-        _ => return Cow::Borrowed(frame),
-    };
-    Cow::Owned(Frame::Method {
-        channel: *channel,
-        method: masked,
-    })
-}
+pub use amqp_wire::display::without_secrets;
 
 /// Receives every frame of the connections it is installed on (see
 /// [`crate::ConnectionConfig::with_tap`]). Called on the connection's driver

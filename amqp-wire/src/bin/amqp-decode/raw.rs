@@ -1,80 +1,13 @@
-//! `amqp-decode`: print a stream of AMQP 0-9-1 frames, one line per frame.
-//!
-//! ```text
-//! amqp-decode [--json] [--hex] [--frame-max N] [FILE | -]
-//! ```
-//!
-//! Reads raw frame bytes (or hex text with `--hex`) from FILE, or from stdin
-//! when FILE is absent or `-`. The input may start with the 8-octet protocol
-//! header a client sends first. Input is decoded as it arrives, so a live
-//! pipe prints each frame as soon as its last octet is in.
-//!
-//! ```text
-//! # One direction of a live connection (client to broker), as tshark sees it:
-//! tshark -i lo -l -f 'tcp dst port 5672' -T fields -e tcp.payload | amqp-decode --hex
-//!
-//! # The same from a tcpdump capture, as JSON for jq:
-//! tcpdump -i lo -w amqp.pcap 'tcp port 5672'
-//! tshark -r amqp.pcap -Y 'tcp.dstport == 5672' -T fields -e tcp.payload \
-//!     | amqp-decode --hex --json | jq 'select(.frame == "method") | .method'
-//!
-//! # A file of raw bytes, e.g. "Follow TCP Stream", one side, saved as raw:
-//! amqp-decode --frame-max 4096 client-to-broker.bin
-//! ```
-//!
-//! (Start the capture before the connection, so the stream is seen from its
-//! first octet. Older tshark versions print `tcp.payload` as `41:4d:51:50`;
-//! pipe it through `tr -d :` first. Retransmitted or missing segments
-//! desynchronise the stream; the tool then reports a malformed frame.)
-//!
-//! Readable output is the `Display` of [`amqp_wire::Frame`]:
-//!
-//! ```text
-//! ch=1 basic.publish exchange="" routing_key="task_queue" mandatory=false immediate=false
-//! ```
-//!
-//! `--json` prints one object per line ([`amqp_wire::Frame::to_json`]).
-//!
-//! Exit status: 0 when the input ends on a frame boundary; 1 for a malformed
-//! or truncated frame (after printing every frame before it: as a JSON
-//! object `{"error":..,"offset":..,"reply_code":..}` on stdout with `--json`,
-//! as `error at offset N: ...` on stderr otherwise), for bad hex text, or for
-//! a read error; 2 for a usage error. A closed stdout (`| head`) ends the
-//! run quietly with status 0.
+//! Raw input: the octets of one direction of a connection (or hex text of
+//! them), decoded as they arrive.
 
-use std::ffi::OsString;
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
-use amqp_wire::{DecodeError, Frame, ProtocolHeader, ReplyCode, DEFAULT_FRAME_MAX, FRAME_MIN_SIZE};
+use amqp_wire::{DecodeError, Frame, ProtocolHeader, ReplyCode};
 use bytes::{BufMut, BytesMut};
 
-const USAGE: &str = "usage: amqp-decode [--json] [--hex] [--frame-max N] [FILE | -]";
-
-const HELP: &str = "\
-Print a stream of AMQP 0-9-1 frames, one line per frame.
-
-usage: amqp-decode [--json] [--hex] [--frame-max N] [FILE | -]
-
-  FILE             raw frame bytes, optionally starting with the protocol
-                   header; stdin when absent or `-`
-  --hex            the input is hex text (ASCII whitespace is ignored)
-  --json           one JSON object per line instead of readable text
-  --frame-max N    largest frame accepted, header and end octet included
-                   (at least 4096; default 131072, RabbitMQ's default)
-  -h, --help       print this help
-
-Exit status: 0 ok, 1 malformed/truncated input, 2 usage error.
-";
-
-/// What the command line asked for.
-struct Options {
-    json: bool,
-    hex: bool,
-    frame_max: u32,
-    path: Option<OsString>,
-}
+use crate::{fail, json_string, Options};
 
 /// Why decoding stopped before the end of the input.
 enum Stop {
@@ -90,24 +23,9 @@ enum Stop {
     Write(io::Error),
 }
 
-fn main() -> ExitCode {
-    let options = match parse_args(std::env::args_os().skip(1)) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            print!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => return usage_error(&message),
-    };
-    let input: Box<dyn Read> = match &options.path {
-        Some(path) if path != "-" => match File::open(path) {
-            Ok(file) => Box::new(file),
-            Err(e) => return usage_error(&format!("cannot open {}: {e}", path.to_string_lossy())),
-        },
-        _ => Box::new(io::stdin().lock()),
-    };
-    let mut out = io::stdout().lock();
-    match run(input, &mut out, &options) {
+/// Decodes `input` to `out`, and says how it went.
+pub(crate) fn run(input: impl Read, out: &mut impl Write, options: &Options) -> ExitCode {
+    match decode(input, out, options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Stop::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(Stop::Write(e)) => fail(&format!("writing output: {e}")),
@@ -134,66 +52,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// `Ok(None)` for `--help`; `Err` names what is wrong with the arguments.
-fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Option<Options>, String> {
-    let mut options = Options {
-        json: false,
-        hex: false,
-        frame_max: DEFAULT_FRAME_MAX,
-        path: None,
-    };
-    let mut only_files = false;
-    while let Some(arg) = args.next() {
-        let text = arg.to_string_lossy();
-        if only_files || text == "-" || !text.starts_with('-') {
-            if options.path.replace(arg.clone()).is_some() {
-                return Err("more than one input file".into());
-            }
-            continue;
-        }
-        match &*text {
-            "--" => only_files = true,
-            "-h" | "--help" => return Ok(None),
-            "--json" => options.json = true,
-            "--hex" => options.hex = true,
-            "--frame-max" => match args.next() {
-                Some(value) => options.frame_max = parse_frame_max(&value.to_string_lossy())?,
-                None => return Err("--frame-max needs a value".into()),
-            },
-            _ => match text.strip_prefix("--frame-max=") {
-                Some(value) => options.frame_max = parse_frame_max(value)?,
-                None => return Err(format!("unknown option {text:?}")),
-            },
-        }
-    }
-    Ok(Some(options))
-}
-
-fn parse_frame_max(value: &str) -> Result<u32, String> {
-    match value.parse::<u32>() {
-        Ok(n) if n >= FRAME_MIN_SIZE => Ok(n),
-        _ => Err(format!(
-            "--frame-max {value:?}: expected a number from {FRAME_MIN_SIZE} to {}",
-            u32::MAX
-        )),
-    }
-}
-
-fn usage_error(message: &str) -> ExitCode {
-    eprintln!("amqp-decode: {message}\n{USAGE}");
-    ExitCode::from(2)
-}
-
-fn fail(message: &str) -> ExitCode {
-    eprintln!("amqp-decode: {message}");
-    ExitCode::FAILURE
-}
-
 /// Reads `input` in chunks and prints each frame as soon as it is complete.
-fn run(mut input: impl Read, out: &mut impl Write, options: &Options) -> Result<(), Stop> {
+fn decode(mut input: impl Read, out: &mut impl Write, options: &Options) -> Result<(), Stop> {
     let mut decoder = Decoder {
         out,
         json: options.json,
+        show_secrets: options.show_secrets,
         frame_max: options.frame_max,
         buf: BytesMut::new(),
         offset: 0,
@@ -236,6 +100,7 @@ fn run(mut input: impl Read, out: &mut impl Write, options: &Options) -> Result<
 struct Decoder<'a, W> {
     out: &'a mut W,
     json: bool,
+    show_secrets: bool,
     frame_max: u32,
     /// Input octets not decoded yet.
     buf: BytesMut,
@@ -269,6 +134,10 @@ impl<W: Write> Decoder<'_, W> {
             match Frame::decode(&mut self.buf, self.frame_max) {
                 Ok(Some(frame)) => {
                     self.offset += (before - self.buf.len()) as u64;
+                    let frame = match self.show_secrets {
+                        true => std::borrow::Cow::Borrowed(&frame),
+                        false => amqp_wire::display::without_secrets(&frame),
+                    };
                     let line = if self.json {
                         frame.to_json()
                     } else {
@@ -351,20 +220,4 @@ fn hex_digit(c: u8) -> Option<u8> {
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
     }
-}
-
-/// `s` as a JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
