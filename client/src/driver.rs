@@ -111,7 +111,9 @@ pub(crate) enum ConsumerMsg {
 }
 
 /// What a consumer's handle and the driver share: how many deliveries wait
-/// in its queue; the driver stops reading the socket at the bound.
+/// in its queue. The driver stops reading the socket when it reaches the
+/// bound and reads again once it has drained to half of it: a gap wide
+/// enough that reading resumes for a whole batch, not one delivery at a time.
 pub(crate) struct ConsumerGauge {
     queued: AtomicUsize,
     bound: usize,
@@ -135,13 +137,23 @@ impl ConsumerGauge {
     }
 
     /// The handle took a delivery from its queue; true when that brings
-    /// the queue back under the bound, so the driver may read again.
+    /// the queue down to where the driver may read again.
     pub(crate) fn taken(&self) -> bool {
-        self.queued.fetch_sub(1, Ordering::AcqRel) == self.bound
+        self.queued.fetch_sub(1, Ordering::AcqRel) == self.resume_at() + 1
     }
 
+    /// The queue reached the bound: stop reading.
     fn is_full(&self) -> bool {
         self.queued.load(Ordering::Acquire) >= self.bound
+    }
+
+    /// Still above the level at which reading resumes.
+    fn is_draining(&self) -> bool {
+        self.queued.load(Ordering::Acquire) > self.resume_at()
+    }
+
+    fn resume_at(&self) -> usize {
+        self.bound / 2
     }
 }
 
@@ -771,7 +783,7 @@ impl Driver {
             self.full.retain(|key| {
                 consumers
                     .get(key)
-                    .is_some_and(|c| !c.cancelling && c.gauge.is_full())
+                    .is_some_and(|c| !c.cancelling && c.gauge.is_draining())
             });
         }
     }

@@ -111,7 +111,9 @@ impl FrameTap for PrintTap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use amqp_wire::{ConnectionStartOk, ConnectionUpdateSecret, FieldTable};
+    use std::borrow::Cow;
+
+    use amqp_wire::{ConnectionStartOk, ConnectionUpdateSecret, FieldTable, Method};
 
     fn start_ok(mechanism: &str, response: &[u8]) -> Frame {
         Frame::Method {
