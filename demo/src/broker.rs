@@ -12,7 +12,7 @@ use amqp_client::{
     without_secrets, Channel, Connection, ConnectionConfig, FieldTable, FrameTap,
     QueueDeclareOptions, TapEvent, Tapped,
 };
-use amqp_testkit::PrivateNode;
+use amqp_testkit::{cleanup, Installation, PrivateNode};
 use tokio::net::TcpStream;
 
 use crate::output::{say, Color, Fail, Style};
@@ -154,13 +154,10 @@ pub fn add_sbin_to_path() {
     }
 }
 
-/// Where `rabbitmq-server` is installed, if it is.
+/// The `rabbitmq-server` script a private node is started with, if RabbitMQ is installed
+/// (see [`Installation::find`]).
 pub fn rabbitmq_server() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(SBIN_DIRS.iter().map(PathBuf::from))
-        .map(|dir| dir.join("rabbitmq-server"))
-        .find(|file| file.is_file())
+    Installation::find().ok().map(|found| found.server())
 }
 
 /// The broker a run uses: the one at the URL, or a private node started for this run.
@@ -190,7 +187,7 @@ impl Broker {
                 dir.display()
             ),
         ));
-        // Dropping the node stops it (rabbitmqctl stop, else kill -9) and removes its folder:
+        // Dropping the node kills it (it is thrown away) and removes its folder:
         // blocking work, done off the async threads.
         let _ = tokio::task::spawn_blocking(move || drop(node)).await;
         let gone = if dir.exists() {
@@ -231,10 +228,10 @@ pub async fn find_broker(url: String, allow_private: bool, style: Style) -> Resu
         ),
     ));
     let started = Instant::now();
-    // PrivateNode reports a failure by panicking (it is test support): silence the default
-    // panic message, which would print a backtrace hint, and turn the panic into one line.
-    let previous_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    // The demo handles Ctrl+C itself (below, and in `main`) and removes the node on the way
+    // out; the kit's own handler would end the process before the demo has said so. (A crash
+    // still leaves nothing behind: the node's watchdog removes it.)
+    cleanup::disable_signal_handler();
     let mut start = tokio::task::spawn_blocking(PrivateNode::start);
     let (joined, interrupted) = tokio::select! {
         joined = &mut start => (joined, false),
@@ -243,8 +240,11 @@ pub async fn find_broker(url: String, allow_private: bool, style: Style) -> Resu
             (start.await, true)
         }
     };
-    std::panic::set_hook(previous_hook);
-    match joined {
+    let started_node = match joined {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match started_node {
         Ok(node) => {
             if interrupted {
                 let broker = Broker {
@@ -272,16 +272,12 @@ pub async fn find_broker(url: String, allow_private: bool, style: Style) -> Resu
                 node: Some(node),
             })
         }
-        Err(e) => {
-            let reason = match e.try_into_panic() {
-                Ok(payload) => payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "it failed".to_owned()),
-                Err(e) => e.to_string(),
-            };
+        Err(reason) => {
+            // The error's first line, without the log tail that follows: too much for one line.
             let first_line = reason
+                .split("; its logs:")
+                .next()
+                .unwrap_or_default()
                 .lines()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("it failed")

@@ -147,7 +147,7 @@ async fn a_window_of_1000_keeps_the_throughput_of_an_unbounded_publisher() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_on_a_blocked_connection_fails_after_the_timeout_and_works_after_the_alarm() {
     amqp_testkit::require_broker();
-    let node = blocking(amqp_testkit::PrivateNode::start);
+    let node = blocking(amqp_testkit::PrivateNode::start).expect("a private node");
     let timeout = Duration::from_millis(1_500);
     let config = ConnectionConfig::from_uri(&node.url())
         .expect("node URL")
@@ -396,11 +396,12 @@ async fn an_ack_timeout_warning_comes_before_the_brokers_406_which_is_typed() {
     amqp_testkit::require_broker();
     // consumer_timeout 4 s, checked every second (the channel tick is 60 s by default).
     let node = blocking(|| {
-        amqp_testkit::PrivateNode::start_with_advanced_config(
-            "consumer_timeout = 4000\n",
-            "[{rabbit, [{channel_tick_interval, 1000}]}].\n",
-        )
-    });
+        amqp_testkit::PrivateNode::builder()
+            .config("consumer_timeout = 4000\n")
+            .advanced_config("[{rabbit, [{channel_tick_interval, 1000}]}].\n")
+            .start()
+    })
+    .expect("a private node");
     let config = ConnectionConfig::from_uri(&node.url())
         .expect("node URL")
         .with_heartbeat(Heartbeat::Disabled)
