@@ -372,6 +372,10 @@ impl Driver {
     pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut self, stream: S) {
         let (mut reader, mut writer) = tokio::io::split(stream);
         let shared = self.shared.clone();
+        // One waiter, registered once and renewed only when it fires: a new
+        // `Notified` per turn of the loop would take the Notify's lock on
+        // every read and write.
+        let mut woken = std::pin::pin!(shared.wake_driver.notified());
         let mut rx = BytesMut::with_capacity(READ_CHUNK);
         loop {
             self.route_events();
@@ -399,7 +403,10 @@ impl Driver {
             let accept = self.commands_open && out_len < OUT_HIGH_WATER;
             let out: &OutQueue = &*self.core.out();
             tokio::select! {
-                () = shared.wake_driver.notified() => self.handle_wake(),
+                () = woken.as_mut() => {
+                    woken.set(shared.wake_driver.notified());
+                    self.handle_wake()
+                }
                 read = reader.read_buf(&mut rx), if read_now => self.after_read(read, &mut rx),
                 written = write_some(&mut writer, out), if out_len > 0 => {
                     self.after_write(written, &mut writer).await
