@@ -596,7 +596,9 @@ fn help_prints_usage_and_exits_0() {
     let output = run(&["--help"], b"");
     assert!(output.status.success());
     let help = std::str::from_utf8(&output.stdout).unwrap();
-    assert!(help.contains("usage: amqp-decode [--json] [--hex] [--frame-max N] [--show-secrets] [FILE | -]"));
+    assert!(help.contains(
+        "usage: amqp-decode [--json] [--hex] [--frame-max N] [--show-secrets] [FILE | -]"
+    ));
     assert!(help.contains("--frame-max N"));
     assert_eq!(stderr(&output), "");
 }
