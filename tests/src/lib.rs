@@ -37,6 +37,49 @@
 //! }
 //! ```
 //!
+//! ## Testing an application through a fault proxy
+//!
+//! Run the application through a [`proxy::FaultProxy`], assert on the frames it exchanged, cut
+//! the connection and assert on how the application takes it (the whole example:
+//! `tests/examples/app_test.rs`, `cargo run -p amqp-testkit --example app_test`):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use amqp_client::{Connection, ConnectionConfig, Error, FieldTable, QueueDeclareOptions};
+//! use amqp_testkit::proxy::{Direction, FaultProxy, What};
+//! use amqp_testkit::{unique_name, Broker};
+//!
+//! #[tokio::test(flavor = "multi_thread")]
+//! async fn an_order_survives_until_the_network_fails() {
+//!     let broker = tokio::task::block_in_place(Broker::from_env).expect("a RabbitMQ broker");
+//!     let proxy = FaultProxy::start_for_url(broker.url()).await.unwrap();
+//!     let queue = unique_name("orders"); // exclusive: it goes with the app's connection
+//!
+//!     // The application (here: inline), connected through the proxy.
+//!     let config = ConnectionConfig::from_uri(&proxy.url_for(broker.url())).unwrap();
+//!     let conn = Connection::connect(config).await.unwrap();
+//!     let ch = conn.open_channel().await.unwrap();
+//!     ch.confirm_select(Default::default()).await.unwrap();
+//!     let exclusive = QueueDeclareOptions { exclusive: true, ..Default::default() };
+//!     ch.queue_declare(&queue, exclusive, FieldTable::new()).await.unwrap();
+//!     let props = Default::default();
+//!     let confirm = ch.basic_publish("", &queue, Default::default(), props, "order #1").await;
+//!     confirm.unwrap().wait().await.unwrap();
+//!
+//!     // The frames: the publish went out, the broker's confirm came back.
+//!     let confirmed = |e: &_| e.is_method(Direction::ToClient, "basic.ack");
+//!     proxy.wait_for(confirmed, Duration::from_secs(5)).await.unwrap();
+//!     assert!(proxy.events().iter().any(|e| e.is_method(Direction::ToBroker, "basic.publish")));
+//!
+//!     // Cut: a typed I/O error, and no frame after the cut.
+//!     proxy.cut();
+//!     assert!(matches!(conn.closed().await, Error::Io(_)));
+//!     let events = proxy.events();
+//!     let cut = events.iter().position(|e| matches!(e.what, What::Cut { .. })).unwrap();
+//!     assert!(events[cut..].iter().all(|e| e.frame().is_none()));
+//! }
+//! ```
+//!
 //! A private node costs 6-10 s and an Erlang VM: share one between the tests of a test binary
 //! with a `static` (a node in a `static` is never dropped, and is removed when the process
 //! ends, see [`cleanup`]). Hold a lock while a test kills or reconfigures it:
@@ -84,7 +127,10 @@
 //! * Brokers: [`Broker`], [`PrivateNode`] and [`NodeBuilder`], [`Cluster`],
 //!   [`TlsCertificates`], [`cleanup`]; every starter returns a [`Result`] with an [`Error`].
 //! * Names that cannot collide between tests running in parallel: [`unique_name`].
-//! * Polling: [`wait_until`].
+//! * Polling: [`wait_until`]. Other programs, with a time limit: [`run_command`].
+//! * A guard that deletes a failed test's queues and exchanges: [`Cleanup`].
+//! * An operator closing a connection: [`close_connection`],
+//!   [`PrivateNode::close_connection`].
 //! * Fault injection between a client and a broker: [`proxy`].
 //!
 //! The kit never stops, reconfigures or kills a broker it did not start: processes are
@@ -99,6 +145,7 @@
 
 pub mod broker;
 mod error;
+mod guard;
 mod names;
 mod process;
 pub mod proxy;
@@ -111,6 +158,10 @@ pub use broker::{
     DEFAULT_START_TIMEOUT,
 };
 pub use error::{Error, Result, HOW_TO_GET_A_BROKER};
+pub use guard::Cleanup;
 pub use names::unique_name;
-pub use shared::{amqp_url, parse_host_port, rabbitmqctl, require_broker, DEFAULT_URL};
+pub use process::run_command;
+pub use shared::{
+    amqp_url, close_connection, parse_host_port, rabbitmqctl, require_broker, DEFAULT_URL,
+};
 pub use wait::wait_until;

@@ -43,8 +43,31 @@ pub(crate) fn label(cmd: &Command) -> String {
     parts.join(" ")
 }
 
-/// Runs `cmd` to completion (at most `timeout`) with no input, returning its standard output if
-/// it succeeded; otherwise an [`Error::Command`] with its exit status and output.
+/// Runs `cmd` to completion (at most `timeout`, then it is killed) with no input, returning its
+/// standard output if it succeeded; otherwise an [`Error::Command`] with its exit status and
+/// both outputs (or an [`Error::Spawn`] if it could not be started).
+///
+/// Both pipes are drained while it runs, so a chatty program cannot block on a full pipe. This
+/// is the runner the kit uses for `rabbitmqctl` and friends; tests can use it for their own
+/// helpers (a Python client, `openssl`, ...), e.g.
+/// `run_command(Command::new("python3").args(["-c", "import pika"]), Duration::from_secs(30))`.
+/// From async code, call it through `tokio::task::spawn_blocking`.
+pub fn run_command(cmd: &mut Command, timeout: Duration) -> Result<String> {
+    let mut owned = Command::new(cmd.get_program());
+    owned.args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => owned.env(key, value),
+            None => owned.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        owned.current_dir(dir);
+    }
+    run(owned, timeout)
+}
+
+/// [`run_command`], taking the command by value.
 pub(crate) fn run(mut cmd: Command, timeout: Duration) -> Result<String> {
     let label = label(&cmd);
     cmd.stdin(Stdio::null())

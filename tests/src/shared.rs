@@ -155,6 +155,63 @@ pub fn rabbitmqctl(args: &[&str]) -> Result<String> {
     process::run(cmd, CTL_TIMEOUT)
 }
 
+/// How long [`close_connection`] waits for the named connection to show up in
+/// `list_connections`.
+const FIND_CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Closes, as an operator would (`rabbitmqctl close_connection`), the shared broker's
+/// connection that the client named `connection_name` (its `connection_name` client property),
+/// with `reason`: the client sees connection.close 320 CONNECTION_FORCED carrying `reason`.
+///
+/// Waits up to 15 s for the connection to be listed. See
+/// [`PrivateNode::close_connection`](crate::PrivateNode::close_connection) for a private node.
+pub fn close_connection(connection_name: &str, reason: &str) -> Result<()> {
+    close_named_connection(rabbitmqctl, connection_name, reason)
+}
+
+/// [`close_connection`] with `ctl` as the `rabbitmqctl` of the node.
+///
+/// `rabbitmqctl close_connection` takes the Erlang pid of the connection's process in
+/// RabbitMQ 3.10 (its `name`, `127.0.0.1:PORT -> 127.0.0.1:5672`, fails with
+/// `invalid_pid_syntax`), and 3.10 has no `user_provided_name` column: the connection is found
+/// by the name in its client properties.
+pub(crate) fn close_named_connection(
+    ctl: impl Fn(&[&str]) -> Result<String>,
+    connection_name: &str,
+    reason: &str,
+) -> Result<()> {
+    let quoted = format!("\"{connection_name}\"");
+    let mut last = Ok(String::new());
+    let mut pid = None;
+    crate::wait::poll_until(FIND_CONNECTION_TIMEOUT, || {
+        let columns = [
+            "-q",
+            "list_connections",
+            "--no-table-headers",
+            "pid",
+            "client_properties",
+        ];
+        last = ctl(&columns);
+        pid = last.as_ref().ok().and_then(|out| {
+            out.lines()
+                .find(|l| l.contains(&quoted))
+                .and_then(|l| l.split('\t').next())
+                .map(str::to_owned)
+        });
+        pid.is_some()
+    });
+    let Some(pid) = pid else {
+        return Err(Error::Command {
+            command: "rabbitmqctl list_connections pid client_properties".into(),
+            failure: format!(
+                "did not list a connection named {connection_name:?} within \
+                 {FIND_CONNECTION_TIMEOUT:?}: {last:?}"
+            ),
+        });
+    };
+    ctl(&["close_connection", &pid, reason]).map(drop)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

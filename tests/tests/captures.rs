@@ -138,28 +138,12 @@ assert got == body, got
 channel.queue_delete(queue)
 connection.close()
 "#;
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            url,
-            queue,
-            std::str::from_utf8(PIKA_BODY).unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let status = wait_with_timeout(&mut child, STEP).unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("pika's conversation timed out");
-    });
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        status.success(),
-        "pika's conversation failed ({status}):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let body = std::str::from_utf8(PIKA_BODY).unwrap();
+    let mut pika = Command::new("python3");
+    pika.args(["-c", script, url, queue, body]);
+    if let Err(e) = amqp_testkit::run_command(&mut pika, STEP) {
+        panic!("pika's conversation: {e}");
+    }
 }
 
 /// The connection on which `queue` was declared.
@@ -410,13 +394,12 @@ fn tcpdump_path() -> PathBuf {
 
 /// Fails loudly (never skips) when pika is missing.
 fn require_pika() {
-    let ok = Command::new("python3")
-        .args(["-c", "import pika"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "\n\n*** this test needs Python's pika: `pip install pika` \
-         (or `python3 -m pip install --break-system-packages pika`; `bash .ci/run` does it)\n\n"
-    );
+    let mut check = Command::new("python3");
+    check.args(["-c", "import pika"]);
+    if let Err(e) = amqp_testkit::run_command(&mut check, STEP) {
+        panic!(
+            "\n\n*** this test needs Python's pika: `pip install pika` (or `python3 -m pip \
+             install --break-system-packages pika`; `bash .ci/run` does it): {e}\n\n"
+        );
+    }
 }

@@ -14,7 +14,7 @@ async fn confirms_arrive_for_10_000_pipelined_publishes() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = amqp_testkit::unique_name("confirms");
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     declare(&ch, &q, QueueDeclareOptions::durable(), FieldTable::new()).await;
     step("confirm.select", ch.confirm_select(Default::default()))
         .await
@@ -63,7 +63,7 @@ async fn a_refused_publish_is_nacked() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = amqp_testkit::unique_name("nack");
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     // A full queue that refuses new messages (instead of dropping old ones) nacks them.
     let args = FieldTable::new()
         .with("x-max-length", 2i32)
@@ -126,7 +126,7 @@ async fn confirms_on_two_channels_are_independent() {
     let a = channel(&conn).await;
     let b = channel(&conn).await;
     let q = fresh_queue(&a, "two-channels").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     step("confirm.select", a.confirm_select(Default::default()))
         .await
         .unwrap();
@@ -160,7 +160,7 @@ async fn without_confirm_mode_wait_returns_at_once() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "no-confirms").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     let c = ch
         .basic_publish("", &q, Default::default(), Default::default(), "x")
         .await

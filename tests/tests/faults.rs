@@ -1,44 +1,21 @@
-//! Faults: an operator closing the connection, and the broker closing one channel.
+//! Faults: an operator closing the connection (the kit's `close_connection`), the broker
+//! closing one channel, and (what a broker cannot do, on a `FaultProxy`) the network failing in
+//! the middle of a publish.
 //!
 //! A broker killed and restarted (persistence) and a broker blocking publishers on a memory
-//! alarm are in `testkit_brokers.rs`, on the private node that file's tests share.
+//! alarm are in `testkit_brokers.rs`, on the private node that file's tests share; the broker's
+//! delivery-acknowledgement timeout is in `unique_features.rs`; cuts, blackholes and
+//! corrupted frames (what a broker cannot do) are in `proxy.rs` and `no_loss_no_hang.rs`, on a
+//! `FaultProxy`.
 
 mod common;
 
-use std::time::Duration;
-
-use amqp_client::{BasicGetOptions, FieldTable, QueueDeclareOptions, ReplyCode};
+use amqp_client::wire::Frame;
+use amqp_client::{
+    BasicGetOptions, ConnectionConfig, Error, FieldTable, QueueDeclareOptions, ReplyCode,
+};
+use amqp_testkit::proxy::{Direction, Fate, FaultProxy, Match};
 use common::*;
-
-/// The Erlang pid of our connection's process (`<rabbit@host.1652.1234.0>`), which is what
-/// `rabbitmqctl close_connection` takes in RabbitMQ 3.10 (its `name`, `127.0.0.1:PORT ->
-/// 127.0.0.1:5672`, fails with `invalid_pid_syntax`). Found by the `connection_name` we gave it:
-/// 3.10 has no `user_provided_name` column ("Info key(s) user_provided_name are not
-/// supported"), but the name is in the client properties.
-fn connection_pid_of(connection_name: &str) -> String {
-    let mut found = None;
-    amqp_testkit::wait_until(
-        Duration::from_secs(15),
-        &format!("connection {connection_name:?} in rabbitmqctl list_connections"),
-        || {
-            let out = amqp_testkit::rabbitmqctl(&[
-                "-q",
-                "list_connections",
-                "--no-table-headers",
-                "pid",
-                "client_properties",
-            ])
-            .unwrap_or_default();
-            found = out
-                .lines()
-                .find(|l| l.contains(&format!("\"{connection_name}\"")))
-                .and_then(|l| l.split('\t').next())
-                .map(str::to_owned);
-            found.is_some()
-        },
-    );
-    found.unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_connection_by_the_operator_is_a_320_on_pending_and_later_calls() {
@@ -47,16 +24,15 @@ async fn close_connection_by_the_operator_is_a_320_on_pending_and_later_calls() 
     let conn = connect_with(config().with_connection_name(connection_name.clone())).await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "forced").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     let mut consumer = consume(&ch, &q, FieldTable::new()).await;
     let pending = tokio::spawn(async move {
         let item = consumer.next().await;
         (item, consumer)
     });
 
-    let pid = blocking(|| connection_pid_of(&connection_name));
     let reason = amqp_testkit::unique_name("amqp-testkit forced close");
-    blocking(|| amqp_testkit::rabbitmqctl(&["close_connection", &pid, &reason]))
+    blocking(|| amqp_testkit::close_connection(&connection_name, &reason))
         .expect("rabbitmqctl close_connection");
 
     // The pending next() ends with the broker's reason.
@@ -110,7 +86,7 @@ async fn a_channel_closed_by_the_broker_fails_alone() {
     let conn = connect().await;
     let good = channel(&conn).await;
     let q = fresh_queue(&good, "channel-error").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
 
     // 406: redeclaring the queue with other flags, on a channel that has a consumer waiting.
     let bad = channel(&conn).await;
@@ -171,4 +147,40 @@ async fn a_channel_closed_by_the_broker_fails_alone() {
     delete(&good, &q).await;
     delete(&good, &other).await;
     step("connection.close", conn.close()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_publish_cut_between_its_header_and_its_body_fails_with_io_and_is_never_routed() {
+    amqp_testkit::require_broker();
+    let url = amqp_testkit::amqp_url();
+    let proxy = FaultProxy::start_for_url(&url).await.expect("a proxy");
+    let conn = connect_with(ConnectionConfig::from_uri(&proxy.url_for(&url)).unwrap()).await;
+    let ch = confirm_channel(&conn).await;
+    let q = fresh_queue(&ch, "cut-mid-publish").await;
+    let _cleanup = Cleanup::queues(&[&q]);
+
+    // The proxy cuts instead of forwarding the body: the broker got basic.publish and the header.
+    let body = Match::frame(|f| matches!(f, Frame::Body { .. }));
+    proxy.close_on(Direction::ToBroker, body);
+    let result = publish(&ch, "", &q, Default::default(), Default::default(), "half").await;
+    assert!(matches!(result, Err(Error::Io(_))), "{result:?}");
+    let events = proxy.events();
+    let cut = events.iter().position(|e| e.fate() == Some(Fate::Cut));
+    let cut = cut.expect("the body was cut, not forwarded");
+    assert!(matches!(events[cut].frame(), Some(Frame::Body { .. })));
+    let sent = |name| {
+        events[..cut]
+            .iter()
+            .any(|e| e.is_method(Direction::ToBroker, name))
+    };
+    assert!(sent("basic.publish"), "{events:#?}");
+
+    // The broker drops the half-received message with the connection: nothing was routed.
+    let direct = connect().await;
+    assert_eq!(
+        delete(&channel(&direct).await, &q).await,
+        0,
+        "nothing routed"
+    );
+    step("connection.close", direct.close()).await.unwrap();
 }

@@ -271,7 +271,7 @@ async fn the_frame_tap_sees_both_directions() {
     let conn = connect_with(config().with_tap(Arc::new(tap))).await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "tap").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     let unconfirmed = ch
         .basic_publish(
             "",

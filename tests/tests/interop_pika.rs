@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
 use amqp_client::{Decimal, FieldTable, FieldValue};
@@ -17,44 +16,20 @@ use common::*;
 /// How long one run of the pika script may take.
 const PIKA_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Fails loudly (never skips) when pika is missing.
-fn require_pika() {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import pika"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "\n\n*** the interop test needs Python's pika: `pip install pika` \
-         (or `python3 -m pip install --break-system-packages pika`; `bash .ci/run` does it)\n\n"
-    );
-}
-
 /// `python3 tests/pika/decimal_headers.py ACTION QUEUE` against the shared broker; its stdout.
 async fn decimal_headers_py(action: &str, queue: &str) -> String {
     let script: PathBuf = [env!("CARGO_MANIFEST_DIR"), "pika", "decimal_headers.py"]
         .iter()
         .collect();
     assert!(script.is_file(), "{} is missing", script.display());
-    let run = tokio::process::Command::new("python3")
-        .arg("-u")
-        .arg(&script)
-        .args([action, queue])
-        .env("AMQP_URL", amqp_testkit::amqp_url())
-        .kill_on_drop(true)
-        .output();
-    let what = format!("decimal_headers.py {action} {queue}");
-    let output: Output = within(PIKA_TIMEOUT, &what, run)
-        .await
-        .unwrap_or_else(|e| panic!("cannot run python3: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    let url = amqp_testkit::amqp_url();
+    let script = script.to_str().expect("a UTF-8 path");
+    python3(
+        &["-u", script, action, queue],
+        &[("AMQP_URL", &url)],
+        PIKA_TIMEOUT,
+    )
+    .await
 }
 
 fn decimal(scale: u8, value: i32) -> FieldValue {
@@ -68,7 +43,7 @@ async fn pika_negative_decimal_headers_reach_us_signed() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "interop-pika-decimal-in").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
 
     let sent = decimal_headers_py("publish", &q).await;
     assert_eq!(sent.trim(), "[x] Sent");
@@ -109,7 +84,7 @@ async fn our_negative_decimal_headers_reach_pika_signed() {
     let conn = connect().await;
     let ch = confirm_channel(&conn).await;
     let q = fresh_queue(&ch, "interop-pika-decimal-out").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
 
     let headers = FieldTable::new()
         .with("neg", decimal(1, -15))

@@ -15,7 +15,7 @@ async fn round_trip(conn: Connection, seed: u64) {
     let frame_max = conn.tuning().frame_max;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "large").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     let body = Bytes::from(pseudo_random_body(SIZE, seed));
     step("confirm.select", ch.confirm_select(Default::default()))
         .await
@@ -94,7 +94,7 @@ async fn a_frame_max_from_the_uri_is_used() {
     // A body of a few frames, with lengths around the frame boundary (4096 - 8 per frame).
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "frames").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     step("confirm.select", ch.confirm_select(Default::default()))
         .await
         .unwrap();

@@ -137,7 +137,7 @@ struct GotBack {
 /// The whole refusal scenario on `ch` (plain or confirm mode, per `mode`).
 async fn refusals_leave_the_channel_working(conn: &Connection, ch: &Channel, mode: &str) {
     let q = fresh_queue(ch, "encode-refusal").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
 
     // The boundary: 255 octets are fine and arrive intact.
     let max: String = "m".repeat(255);
@@ -254,7 +254,7 @@ async fn mandatory_confirms_tell_returned_from_routed_publishes() {
     let conn = connect().await;
     let ch = confirm_channel(&conn).await;
     let q = fresh_queue(&ch, "mandatory-mix").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     // A prefix no queue has: each unroutable publish gets a key of its own, so a return matched
     // to the wrong publish shows.
     let nowhere = amqp_testkit::unique_name("nowhere");
@@ -468,7 +468,7 @@ async fn dropped_consumer_is_cancelled_and_its_unread_deliveries_requeued() {
     let conn = connect().await;
     let setup = confirm_channel(&conn).await;
     let q = fresh_queue(&setup, "drop-consumer").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     let bodies = fill(&setup, &q, "m", N).await;
 
     let a = channel(&conn).await;
@@ -552,7 +552,7 @@ async fn dropped_no_ack_consumer_leaves_its_channel_open() {
     let conn = connect().await;
     let setup = confirm_channel(&conn).await;
     let q = fresh_queue(&setup, "drop-no-ack").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     fill(&setup, &q, "n", N).await;
 
     let a = channel(&conn).await;
@@ -593,7 +593,7 @@ async fn broker_cancel_names_the_cancelled_consumer() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "cancel-tag").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     // One tag of our choice, one of the broker's, and a consumer of another queue that must
     // not be told anything.
     let chosen = amqp_testkit::unique_name("ctag");
@@ -608,7 +608,7 @@ async fn broker_cancel_names_the_cancelled_consumer() {
     let broker_tag = unnamed.tag().to_owned();
     assert!(!broker_tag.is_empty() && broker_tag != chosen);
     let other_q = fresh_queue(&ch, "cancel-tag-other").await;
-    let _cleanup_other = QueueCleanup::new(&[&other_q]);
+    let _cleanup_other = Cleanup::queues(&[&other_q]);
     let mut bystander = consume(&ch, &other_q, FieldTable::new()).await;
 
     let other_conn = connect().await;
@@ -668,7 +668,7 @@ async fn ordinary_calls_succeed(timeout: Option<Duration>) {
     let conn = connect_with(config().with_rpc_timeout(timeout)).await;
     let ch = confirm_channel(&conn).await;
     let q = fresh_queue(&ch, "rpc-timeout").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     step("basic.qos", ch.basic_qos(5, Default::default()))
         .await
         .unwrap();
@@ -712,7 +712,7 @@ async fn an_answered_call_leaves_no_rpc_timer_running() {
     let conn = connect_with(config().with_rpc_timeout(Some(TIMEOUT))).await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "rpc-idle").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     step("basic.qos", ch.basic_qos(1, Default::default()))
         .await
         .unwrap();
@@ -773,7 +773,7 @@ async fn an_inbound_message_over_the_limit_is_refused_and_kept() {
     let normal_conn = connect().await;
     let normal = confirm_channel(&normal_conn).await;
     let q = fresh_queue(&normal, "too-large").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     let body = pseudo_random_body(BIG, 9);
     let confirm = step(
         "publishing 5,000 octets",

@@ -153,7 +153,7 @@ async fn the_log_shows_which_deliveries_the_client_acked() {
     let conn = connect_with(via(&proxy)).await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "proxy-acks").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     for i in 1..=N {
         let _unconfirmed = step(
             "basic.publish",
@@ -217,7 +217,7 @@ async fn a_held_confirm_keeps_the_publish_pending_until_released() {
     let conn = connect_with(via(&proxy)).await;
     let ch = confirm_channel(&conn).await;
     let q = fresh_queue(&ch, "proxy-hold").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
 
     let hold = proxy.hold(ToClient, Match::method::<BasicAck>());
     let confirm = step(
@@ -254,7 +254,7 @@ async fn a_dropped_delivery_never_arrives_and_is_requeued_when_its_channel_close
     let conn = connect_with(via(&proxy)).await;
     let ch = confirm_channel(&conn).await;
     let q = fresh_queue(&ch, "proxy-drop").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     for body in ["m1", "m2", "m3"] {
         publish_plain(&ch, "", &q, body).await;
     }
@@ -306,7 +306,7 @@ async fn a_corrupted_frame_end_makes_our_client_close_silently_with_501() {
     let conn = connect_with(via(&proxy)).await;
     let ch = channel(&conn).await;
     let q = amqp_testkit::unique_name("proxy-corrupt");
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
 
     proxy.corrupt_next(ToClient, Match::method::<QueueDeclareOk>());
     let declared = step(
@@ -502,7 +502,7 @@ async fn a_bandwidth_limit_slows_a_large_publish() {
     let conn = connect_with(via(&proxy)).await;
     let ch = confirm_channel(&conn).await;
     let q = fresh_queue(&ch, "proxy-bandwidth").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     let body = pseudo_random_body(1 << 20, 11);
 
     proxy.set_bandwidth(ToBroker, Some(RATE));
@@ -557,7 +557,7 @@ async fn close_on_cuts_instead_of_forwarding_the_frame() {
     let conn = connect_with(via(&proxy)).await;
     let ch = channel(&conn).await;
     let q = amqp_testkit::unique_name("proxy-close-on");
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
 
     proxy.close_on(ToClient, Match::method::<QueueDeclareOk>());
     let declared = step(
@@ -727,19 +727,6 @@ async fn blackhole_after_stops_a_connection_after_n_frames() {
 
 // ===== pika through the proxy, and the CLI =====
 
-/// Fails loudly (never skips) when pika is missing.
-fn require_pika() {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import pika"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "\n\n*** this test needs Python's pika: `pip install pika` \
-         (or `python3 -m pip install --break-system-packages pika`; `bash .ci/run` does it)\n\n"
-    );
-}
-
 /// pika: connect to the URL in argv[1], declare queue argv[2], publish, get, delete, close.
 const PIKA_SCRIPT: &str = r#"
 import sys, time, pika
@@ -760,26 +747,13 @@ print(body.decode())
 
 /// Runs [`PIKA_SCRIPT`] against `url` with queue `queue`.
 async fn run_pika(url: &str, queue: &str) {
-    let output = within(
+    let stdout = python3(
+        &["-c", PIKA_SCRIPT, url, queue],
+        &[],
         Duration::from_secs(60),
-        "the pika script",
-        tokio::process::Command::new("python3")
-            .args(["-c", PIKA_SCRIPT, url, queue])
-            .kill_on_drop(true)
-            .output(),
     )
-    .await
-    .expect("run python3");
-    assert!(
-        output.status.success(),
-        "pika failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        "hello from pika"
-    );
+    .await;
+    assert_eq!(stdout.trim(), "hello from pika");
 }
 
 #[tokio::test]
@@ -787,7 +761,7 @@ async fn pikas_frames_are_decoded_in_the_log() {
     require_pika();
     let proxy = start_proxy().await;
     let q = amqp_testkit::unique_name("proxy-pika");
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     run_pika(&proxy.url_for(&amqp_testkit::amqp_url()), &q).await;
     both_sides_closed(&proxy, 1).await;
 
@@ -879,7 +853,7 @@ async fn cli_lines_for_pika(json: bool) -> Vec<String> {
     let mut cli = spawn_cli(if json { &["--json"] } else { &[] }).await;
     let url = proxy::url_for_addr(&amqp_testkit::amqp_url(), cli_addr(&mut cli).await);
     let q = amqp_testkit::unique_name("proxy-cli");
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     run_pika(&url, &q).await;
 
     let mut stdout = BufReader::new(cli.stdout.take().unwrap()).lines();

@@ -31,7 +31,7 @@ async fn measure(config: ConnectionConfig) -> Cost {
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "proxy-cost-rtt").await;
     let bulk = fresh_queue(&ch, "proxy-cost-bulk").await;
-    let _cleanup = QueueCleanup::new(&[&q, &bulk]);
+    let _cleanup = Cleanup::queues(&[&q, &bulk]);
 
     let mut consumer = consume_no_ack(&ch, &q).await;
     let mut samples = Vec::with_capacity(ROUND_TRIPS);

@@ -48,7 +48,7 @@ async fn declare_publish_consume_ack_round_trip() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "round-trip").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     step("confirm.select", ch.confirm_select(Default::default()))
         .await
         .unwrap();
@@ -98,7 +98,7 @@ async fn basic_get_reject_and_nack() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "get").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     assert!(
         step("basic.get on empty", ch.basic_get(&q, Default::default()))
             .await
@@ -161,7 +161,7 @@ async fn prefetch_1_delivers_the_next_message_only_after_the_ack() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "prefetch").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     step("confirm.select", ch.confirm_select(Default::default()))
         .await
         .unwrap();
@@ -198,7 +198,7 @@ async fn unacked_messages_of_a_closed_channel_are_redelivered() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "redeliver").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     step("confirm.select", ch.confirm_select(Default::default()))
         .await
         .unwrap();
@@ -293,7 +293,7 @@ async fn a_mandatory_unroutable_publish_comes_back_with_312_no_route() {
 
     // A routable mandatory publish is not returned; the channel goes on.
     let q = fresh_queue(&ch, "routable").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     step(
         "publish",
         ch.basic_publish("", &q, mandatory, Default::default(), "stays"),
@@ -314,7 +314,7 @@ async fn the_brokers_basic_cancel_ends_the_consumer_with_consumer_cancelled() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "cancelled").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     let mut consumer = consume(&ch, &q, FieldTable::new()).await;
     // A second consumer on another queue of the same channel is not affected.
     let other = fresh_queue(&ch, "not-cancelled").await;

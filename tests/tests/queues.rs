@@ -102,7 +102,7 @@ async fn declare_ok_returns_the_name_and_counts_and_purge_and_delete_count() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let name = amqp_testkit::unique_name("counts");
-    let _cleanup = QueueCleanup::new(&[&name]);
+    let _cleanup = Cleanup::queues(&[&name]);
     let ok = declare(&ch, &name, Default::default(), FieldTable::new()).await;
     assert_eq!(ok.queue.as_str(), Some(name.as_str()));
     assert_eq!((ok.message_count, ok.consumer_count), (0, 0));
@@ -179,7 +179,7 @@ async fn queue_delete_if_unused_refuses_while_a_consumer_is_there() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "if-unused").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     let consumer = consume(&ch, &q, FieldTable::new()).await;
     let ch2 = channel(&conn).await;
     let if_unused = QueueDeleteOptions {
@@ -232,7 +232,7 @@ async fn durable_flag_is_sent_and_checked_on_redeclare() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let name = amqp_testkit::unique_name("durable");
-    let _cleanup = QueueCleanup::new(&[&name]);
+    let _cleanup = Cleanup::queues(&[&name]);
     declare(
         &ch,
         &name,
@@ -275,7 +275,7 @@ async fn exclusive_queue_belongs_to_its_connection_and_goes_with_it() {
     let other = connect().await;
     let och = channel(&owner).await;
     let name = amqp_testkit::unique_name("exclusive");
-    let _cleanup = QueueCleanup::new(&[&name]);
+    let _cleanup = Cleanup::queues(&[&name]);
     let exclusive = QueueDeclareOptions {
         exclusive: true,
         ..Default::default()
@@ -319,7 +319,7 @@ async fn auto_delete_queue_goes_when_its_last_consumer_does() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let name = amqp_testkit::unique_name("auto-delete");
-    let _cleanup = QueueCleanup::new(&[&name]);
+    let _cleanup = Cleanup::queues(&[&name]);
     let auto_delete = QueueDeclareOptions {
         auto_delete: true,
         ..Default::default()
@@ -359,7 +359,7 @@ async fn nowait_declare_returns_at_once_and_its_errors_close_the_channel_later()
     let conn = connect().await;
     let ch = channel(&conn).await;
     let name = amqp_testkit::unique_name("nowait");
-    let _cleanup = QueueCleanup::new(&[&name]);
+    let _cleanup = Cleanup::queues(&[&name]);
     let nowait = QueueDeclareOptions {
         nowait: true,
         ..Default::default()
@@ -410,7 +410,7 @@ async fn declare_arguments_reach_the_broker() {
     let capped = amqp_testkit::unique_name("max-length");
     // x-message-ttl 0: a message no consumer takes at once expires at once.
     let ttl0 = amqp_testkit::unique_name("ttl-0");
-    let _cleanup = QueueCleanup::new(&[&capped, &ttl0]);
+    let _cleanup = Cleanup::queues(&[&capped, &ttl0]);
     let args = FieldTable::new()
         .with("x-max-length", 2i32)
         .with("x-message-ttl", 600_000i32);

@@ -132,7 +132,7 @@ async fn message_expired_by_the_queue_ttl_reaches_the_dead_letter_queue_with_x_d
     let dlx = amqp_testkit::unique_name("ext-dlx");
     let dlq = amqp_testkit::unique_name("ext-dlq");
     let source = amqp_testkit::unique_name("ext-ttl");
-    let _cleanup = QueueCleanup::new(&[&dlq, &source]);
+    let _cleanup = Cleanup::queues(&[&dlq, &source]);
     // Auto-delete: should the test fail before deleting it, it goes with its last binding when
     // the cleanup deletes the queue.
     let auto_delete = ExchangeDeclareOptions {
@@ -217,7 +217,7 @@ async fn message_expired_by_its_expiration_property_is_dead_lettered_with_its_or
     let ch = channel(&conn).await;
     let dlq = amqp_testkit::unique_name("ext-dlq");
     let source = amqp_testkit::unique_name("ext-msg-ttl");
-    let _cleanup = QueueCleanup::new(&[&dlq, &source]);
+    let _cleanup = Cleanup::queues(&[&dlq, &source]);
     declare(&ch, &dlq, Default::default(), FieldTable::new()).await;
     // The default exchange as DLX, with a dead-letter routing key naming the queue: no
     // exchange to declare.
@@ -275,7 +275,7 @@ async fn rejected_message_is_dead_lettered_and_a_second_death_adds_a_second_x_de
     let first = amqp_testkit::unique_name("ext-reject-1");
     let second = amqp_testkit::unique_name("ext-reject-2");
     let last = amqp_testkit::unique_name("ext-reject-dlq");
-    let _cleanup = QueueCleanup::new(&[&first, &second, &last]);
+    let _cleanup = Cleanup::queues(&[&first, &second, &last]);
     let dead_letter_to = |queue: &str| {
         FieldTable::new()
             .with("x-dead-letter-exchange", "")
@@ -338,7 +338,7 @@ async fn max_length_with_reject_publish_nacks_until_there_is_room_again() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = amqp_testkit::unique_name("ext-maxlen-reject");
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     let args = FieldTable::new()
         .with("x-max-length", 2i32)
         .with("x-overflow", "reject-publish");
@@ -383,7 +383,7 @@ async fn max_length_with_drop_head_dead_letters_the_oldest_with_reason_maxlen() 
     let ch = channel(&conn).await;
     let q = amqp_testkit::unique_name("ext-maxlen-drop");
     let dlq = amqp_testkit::unique_name("ext-maxlen-dlq");
-    let _cleanup = QueueCleanup::new(&[&q, &dlq]);
+    let _cleanup = Cleanup::queues(&[&q, &dlq]);
     declare(&ch, &dlq, Default::default(), FieldTable::new()).await;
     let args = FieldTable::new()
         .with("x-max-length", 1i32)
@@ -426,7 +426,7 @@ async fn priority_queue_delivers_higher_priorities_first_and_fifo_within_one() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = amqp_testkit::unique_name("ext-priority");
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     declare(
         &ch,
         &q,
@@ -486,7 +486,7 @@ async fn quorum_queue_counts_redeliveries_and_dead_letters_over_its_delivery_lim
     let ch = channel(&conn).await;
     let q = amqp_testkit::unique_name("ext-quorum");
     let dlq = amqp_testkit::unique_name("ext-quorum-dlq");
-    let _cleanup = QueueCleanup::new(&[&q, &dlq]);
+    let _cleanup = Cleanup::queues(&[&q, &dlq]);
     declare(&ch, &dlq, Default::default(), FieldTable::new()).await;
     let (options, args) = durable_with(
         FieldTable::new()
@@ -552,7 +552,7 @@ async fn quorum_queue_refusals_are_406_channel_errors_and_the_connection_goes_on
     let q = amqp_testkit::unique_name("ext-quorum-406");
     let other = amqp_testkit::unique_name("ext-quorum-transient");
     // `other` is refused every time; should the broker accept it after all, it goes too.
-    let _cleanup = QueueCleanup::new(&[&q, &other]);
+    let _cleanup = Cleanup::queues(&[&q, &other]);
     let quorum = || FieldTable::new().with("x-queue-type", "quorum");
     let ch = channel(&conn).await;
     let (options, args) = durable_with(quorum());
@@ -661,7 +661,7 @@ async fn stream_is_read_from_first_from_an_offset_and_from_a_timestamp() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = amqp_testkit::unique_name("ext-stream");
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     let (options, args) = durable_with(FieldTable::new().with("x-queue-type", "stream"));
     declare(&ch, &q, options, args).await;
     step("confirm.select", ch.confirm_select(Default::default()))
@@ -726,7 +726,7 @@ async fn stream_refusals_are_typed_errors_with_the_broker_code_and_text() {
     let conn = connect().await;
     let q = amqp_testkit::unique_name("ext-stream-refusals");
     let other = amqp_testkit::unique_name("ext-stream-transient");
-    let _cleanup = QueueCleanup::new(&[&q, &other]);
+    let _cleanup = Cleanup::queues(&[&q, &other]);
     let stream = || FieldTable::new().with("x-queue-type", "stream");
     let ch = channel(&conn).await;
     let (options, args) = durable_with(stream());
@@ -804,7 +804,7 @@ async fn direct_reply_to_carries_a_reply_back_with_its_correlation_id() {
     let rq = channel(&requester).await;
     let rs = channel(&responder).await;
     let service = amqp_testkit::unique_name("ext-rpc");
-    let _cleanup = QueueCleanup::new(&[&service]);
+    let _cleanup = Cleanup::queues(&[&service]);
     declare(&rs, &service, Default::default(), FieldTable::new()).await;
     let mut requests = consume(&rs, &service, FieldTable::new()).await;
 
@@ -881,7 +881,7 @@ async fn direct_reply_to_refusals_are_406_channel_errors_and_the_connection_goes
     amqp_testkit::require_broker();
     let conn = connect().await;
     let service = amqp_testkit::unique_name("ext-rpc-refused");
-    let _cleanup = QueueCleanup::new(&[&service]);
+    let _cleanup = Cleanup::queues(&[&service]);
     let ch = channel(&conn).await;
     declare(&ch, &service, Default::default(), FieldTable::new()).await;
 
@@ -939,7 +939,7 @@ async fn invalid_extension_arguments_are_406_channel_errors_and_the_connection_g
     amqp_testkit::require_broker();
     let conn = connect().await;
     let q = amqp_testkit::unique_name("ext-bad-args");
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     let cases = [
         ("x-message-ttl", FieldValue::from(-1i32)),
         ("x-overflow", FieldValue::from("drop-everything")),

@@ -18,7 +18,7 @@ async fn publish_and_consume_rates_for_50_000_small_messages() {
     let conn = connect().await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "throughput").await;
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     let limit = Duration::from_secs(60);
 
     // Publish without confirms (the raw rate), then one confirmed publish behind them: the

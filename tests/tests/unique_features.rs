@@ -55,7 +55,7 @@ async fn a_window_of_100_never_has_more_than_100_unconfirmed_publishes() {
     let conn = connect_with(config().with_max_in_flight(100)).await;
     let ch = channel(&conn).await;
     let q = amqp_testkit::unique_name("window");
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     declare(&ch, &q, QueueDeclareOptions::default(), FieldTable::new()).await;
     step("confirm.select", ch.confirm_select(Default::default()))
         .await
@@ -84,7 +84,7 @@ async fn confirmed_run(config: ConnectionConfig, n: usize) -> Duration {
     let conn = connect_with(config).await;
     let ch = channel(&conn).await;
     let q = amqp_testkit::unique_name("window-rate");
-    let _cleanup = QueueCleanup::new(&[&q]);
+    let _cleanup = Cleanup::queues(&[&q]);
     declare(&ch, &q, QueueDeclareOptions::default(), FieldTable::new()).await;
     step("confirm.select", ch.confirm_select(Default::default()))
         .await
@@ -324,7 +324,7 @@ async fn headers_of_every_field_type_survive_a_consume_and_republish_byte_for_by
     let ch = channel(&conn).await;
     let first = fresh_queue(&ch, "headers-in").await;
     let second = fresh_queue(&ch, "headers-out").await;
-    let _cleanup = QueueCleanup::new(&[&first, &second]);
+    let _cleanup = Cleanup::queues(&[&first, &second]);
     let props = BasicProperties {
         headers: Some(every_field_type()),
         ..Default::default()
@@ -397,8 +397,8 @@ async fn an_ack_timeout_warning_comes_before_the_brokers_406_which_is_typed() {
     // consumer_timeout 4 s, checked every second (the channel tick is 60 s by default).
     let node = blocking(|| {
         amqp_testkit::PrivateNode::builder()
-            .config("consumer_timeout = 4000\n")
-            .advanced_config("[{rabbit, [{channel_tick_interval, 1000}]}].\n")
+            .consumer_timeout(Duration::from_secs(4))
+            .channel_tick_interval(Duration::from_secs(1))
             .start()
     })
     .expect("a private node");

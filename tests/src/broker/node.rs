@@ -360,6 +360,13 @@ impl PrivateNode {
         self.cli(Cli::Ctl, args)
     }
 
+    /// Closes, as an operator would, this node's connection that the client named
+    /// `connection_name`, with `reason` (connection.close 320 CONNECTION_FORCED); see
+    /// [`close_connection`](crate::close_connection).
+    pub fn close_connection(&self, connection_name: &str, reason: &str) -> Result<()> {
+        crate::shared::close_named_connection(|args| self.ctl(args), connection_name, reason)
+    }
+
     /// Runs one of RabbitMQ's command-line tools against this node (`TOOL -n NODE ARGS...`),
     /// e.g. `node.cli(Cli::Plugins, &["list", "-e"])`, and returns its standard output.
     ///

@@ -1,8 +1,12 @@
 //! Helpers shared by the integration test files (`mod common;` in each).
 //!
 //! Every test binary uses only some of them. Beyond connecting and queues: confirmed publishes,
-//! one-message gets, and a clean-up guard that also removes exchanges when a test fails half-way.
+//! one-message gets, and running Python's pika. The clean-up guard is the kit's
+//! [`Cleanup`](amqp_testkit::Cleanup), re-exported here.
 #![allow(dead_code)]
+
+#[allow(unused_imports)] // not every test binary uses it
+pub(crate) use amqp_testkit::Cleanup;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -10,7 +14,7 @@ use std::time::{Duration, Instant};
 use amqp_client::{
     BasicConsumeOptions, BasicGetOptions, BasicProperties, BasicPublishOptions, Channel,
     Connection, ConnectionConfig, Consumer, Delivery, Error, ExchangeDeclareOptions, FieldTable,
-    GetOk, QueueDeclareOk, QueueDeclareOptions, QueueDeleteOptions, ReplyCode,
+    GetOk, QueueDeclareOk, QueueDeclareOptions, ReplyCode,
 };
 
 /// Upper bound for one broker round trip in these tests: generous, because CI machines are
@@ -196,32 +200,6 @@ pub(crate) fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
 /// Messages (or octets) per second over `elapsed`.
 pub(crate) fn rate(n: f64, elapsed: Duration) -> f64 {
     n / elapsed.as_secs_f64().max(1e-9)
-}
-
-/// Deletes the named queues on the shared broker with `rabbitmqctl` if the test panics before it
-/// could delete them itself, so that a failing test leaves nothing behind either.
-pub(crate) struct QueueCleanup(pub(crate) Vec<String>);
-
-impl QueueCleanup {
-    pub(crate) fn new(names: &[&str]) -> Self {
-        Self(names.iter().map(|n| n.to_string()).collect())
-    }
-
-    pub(crate) fn add(&mut self, name: &str) {
-        self.0.push(name.to_owned());
-    }
-}
-
-impl Drop for QueueCleanup {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        for name in &self.0 {
-            // The queue may not exist (any more): nothing to do then.
-            let _ = amqp_testkit::rabbitmqctl(&["-q", "delete_queue", name]);
-        }
-    }
 }
 
 /// Polls `f` (an async check against the broker) every 20 ms until it returns true; panics with
@@ -436,65 +414,27 @@ pub(crate) fn with_headers(headers: FieldTable) -> BasicProperties {
     }
 }
 
-/// Deletes the queues and exchanges it was given, on a connection of its own, if the test
-/// panics before deleting them itself, so that a failing test leaves nothing behind on the
-/// shared broker. Queues and exchanges that are already gone are fine.
-#[derive(Default)]
-pub(crate) struct Cleanup {
-    queues: Vec<String>,
-    exchanges: Vec<String>,
-}
+// ===== Python's pika, for interoperability =====
 
-impl Cleanup {
-    pub(crate) fn new() -> Self {
-        Self::default()
-    }
-
-    /// Names a queue to delete on failure; returns it, for chaining.
-    pub(crate) fn queue(&mut self, name: String) -> String {
-        self.queues.push(name.clone());
-        name
-    }
-
-    /// Names an exchange to delete on failure; returns it, for chaining.
-    pub(crate) fn exchange(&mut self, name: String) -> String {
-        self.exchanges.push(name.clone());
-        name
+/// Fails loudly (never skips) when pika is missing.
+pub(crate) fn require_pika() {
+    let mut check = std::process::Command::new("python3");
+    check.args(["-c", "import pika"]);
+    if let Err(e) = amqp_testkit::run_command(&mut check, Duration::from_secs(30)) {
+        panic!(
+            "\n\n*** this test needs Python's pika: `pip install pika` (or `python3 -m pip \
+             install --break-system-packages pika`; `bash .ci/run` does it): {e}\n\n"
+        );
     }
 }
 
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        let queues = std::mem::take(&mut self.queues);
-        let exchanges = std::mem::take(&mut self.exchanges);
-        // A thread of its own: the test's runtime may be the one that is unwinding, and a
-        // runtime cannot be started from inside another.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                let work = async {
-                    let conn = Connection::connect(config()).await.ok()?;
-                    for name in &queues {
-                        let ch = conn.open_channel().await.ok()?;
-                        let _ = ch.queue_delete(name, QueueDeleteOptions::default()).await;
-                    }
-                    for name in &exchanges {
-                        let ch = conn.open_channel().await.ok()?;
-                        let _ = ch.exchange_delete(name, Default::default()).await;
-                    }
-                    conn.close().await.ok()
-                };
-                let _ = tokio::time::timeout(Duration::from_secs(20), work).await;
-            });
-        })
-        .join();
-    }
+/// `python3 ARGS...` (with `env` added to its environment) through the kit's process runner, at
+/// most `limit`: its standard output; panics with its exit status and output if it fails.
+pub(crate) async fn python3(args: &[&str], env: &[(&str, &str)], limit: Duration) -> String {
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(args).envs(env.iter().copied());
+    tokio::task::spawn_blocking(move || amqp_testkit::run_command(&mut cmd, limit))
+        .await
+        .expect("the python3 runner")
+        .unwrap_or_else(|e| panic!("{e}"))
 }
