@@ -457,8 +457,8 @@ impl ConnectionConfig {
         self
     }
     /// Sets how many deliveries may wait in one consumer's queue before the
-    /// client stops reading the socket until the consumer catches up
-    /// (default [`DEFAULT_CONSUMER_BUFFER`], at least 1). This bounds the
+    /// client stops reading the socket until the consumer has taken half of
+    /// them (default [`DEFAULT_CONSUMER_BUFFER`], at least 1). This bounds the
     /// memory a broker that ignores the prefetch (or a consumer without
     /// one) can make the client hold. While reading is paused the client
     /// still sends heartbeats and does not count the broker's silence

@@ -39,7 +39,7 @@ impl Channel {
     /// Deliveries wait in a queue per consumer. Once it holds
     /// [`crate::ConnectionConfig::with_consumer_buffer`] deliveries (4096
     /// by default) the client stops reading the socket until the consumer
-    /// takes some, so a broker sending faster than the consumer works
+    /// has taken half of them, so a broker sending faster than the consumer works
     /// (no prefetch, `no_ack`, or a broker ignoring basic.qos) cannot make
     /// the client's memory grow without limit; this holds back every
     /// channel of the connection, so keep the prefetch
