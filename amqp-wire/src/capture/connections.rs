@@ -158,6 +158,7 @@ impl Connections {
                 .get(&key)
                 .is_some_and(|tracked| tracked.client_isn != Some(segment.seq));
         if reused {
+            // Cannot fire: `reused` is only true when `get(&key)` found it.
             let tracked = self.open.remove(&key).expect("just seen");
             finish(tracked, stamp, out);
         }
@@ -168,12 +169,14 @@ impl Connections {
             let tracked = self.start(&segment, stamp, out);
             self.open.insert(key, tracked);
         }
+        // Cannot fire: the key was there, or was inserted just above.
         let tracked = self.open.get_mut(&key).expect("just inserted");
         let rst = segment.rst;
         for (direction, item) in tracked.segment(segment) {
             out.push(captured(&tracked.connection, direction, stamp, item));
         }
         if rst || tracked.halves.iter().all(|half| half.fin) {
+            // Cannot fire: `tracked` came from this key and nothing removed it.
             let tracked = self.open.remove(&key).expect("still open");
             finish(tracked, stamp, out);
         }

@@ -94,6 +94,7 @@ pub(crate) async fn run(job: &Job) -> Res<Outcome> {
         | Scenario::ConsumeAck100
         | Scenario::ConsumeNoAck
         | Scenario::LargeConsume => {
+            // Cannot fire: this arm matches only the consume scenarios.
             let (prefetch, ack) = job.scenario.consume_mode().expect("a consume scenario");
             if let Some(p) = prefetch {
                 ch.basic_qos(p, Default::default()).await?;
