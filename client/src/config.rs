@@ -41,9 +41,11 @@ pub const DEFAULT_CONSUMER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_ACK_WARNING_FRACTION: f32 = 0.8;
 
 /// How long a synchronous method (queue.declare, basic.qos, channel.open,
-/// ...) waits for its reply by default: 30 s, between .NET's continuation
-/// timeout (20 s) and what a loaded cluster may need for a quorum queue.
-pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(30);
+/// ...) waits for its reply by default: 60 s. Between .NET's continuation
+/// timeout (20 s) and Java's channel RPC timeout (10 min): long enough for a
+/// quorum queue whose leader is being elected (a consume can take over 20 s
+/// then), short enough that a broker that stopped answering is noticed.
+pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The largest message accepted from the broker by default: RabbitMQ's own
 /// default `max_message_size` (128 MiB), so nothing the broker would take

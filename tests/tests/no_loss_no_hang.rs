@@ -645,8 +645,8 @@ async fn broker_cancel_names_the_cancelled_consumer() {
 // ===== 6. the RPC timeout =====
 
 #[test]
-fn rpc_timeout_defaults_to_30_s() {
-    assert_eq!(DEFAULT_RPC_TIMEOUT, Duration::from_secs(30));
+fn rpc_timeout_defaults_to_60_s() {
+    assert_eq!(DEFAULT_RPC_TIMEOUT, Duration::from_secs(60));
     assert_eq!(
         ConnectionConfig::default().rpc_timeout,
         Some(DEFAULT_RPC_TIMEOUT)
