@@ -17,25 +17,6 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-/// A channel in confirm mode.
-async fn confirm_channel(
-    conn: &amqp_client::Connection,
-    broker: &mut FakeBroker,
-) -> amqp_client::Channel {
-    let ch = open_channel(conn, broker).await;
-    let (selected, ()) = tokio::join!(ch.confirm_select(Default::default()), async {
-        assert!(matches!(
-            broker.recv_method().await,
-            (_, Method::ConfirmSelect(_))
-        ));
-        broker
-            .send_method(ch.id(), ConfirmSelectOk::default())
-            .await;
-    });
-    selected.expect("confirm.select");
-    ch
-}
-
 /// Item 1: a publish that cannot be encoded used to return Ok and vanish.
 #[tokio::test(start_paused = true)]
 async fn an_unencodable_publish_is_refused_by_basic_publish_in_both_modes() {
@@ -251,13 +232,16 @@ async fn a_publish_waiting_out_a_block_ends_with_the_connections_error() {
         .await
         .expect("watch");
     let started = tokio::time::Instant::now();
-    let publishing = tokio::spawn(async move {
+    let mut publishing = tokio::spawn(async move {
         ch.basic_publish("", "q", Default::default(), Default::default(), "x")
             .await
     });
-    tokio::time::sleep(secs(1)).await;
+    assert!(
+        still_pending(secs(1), &mut publishing).await,
+        "the publish waits out the block"
+    );
     broker.hang_up();
-    let published = within("publish", publishing).await.expect("no panic");
+    let published = within("publish", &mut publishing).await.expect("no panic");
     assert!(matches!(published, Err(Error::Io(_))), "{published:?}");
     assert!(
         started.elapsed() < secs(2),

@@ -472,16 +472,8 @@ async fn a_connection_reset_fails_pending_and_later_operations_with_an_io_error(
         broker.handshake(tune(0, 0, 0))
     );
     let conn = conn.expect("connect");
-    let ch = open_channel(&conn, &mut broker).await;
+    let ch = confirm_channel(&conn, &mut broker).await;
     let confirm = {
-        let (r, ()) = tokio::join!(ch.confirm_select(Default::default()), async {
-            assert!(matches!(
-                broker.recv_method().await,
-                (1, Method::ConfirmSelect(_))
-            ));
-            broker.send_method(1, ConfirmSelectOk::default()).await;
-        });
-        r.expect("confirm.select");
         ch.basic_publish(
             "",
             "q",
@@ -602,15 +594,7 @@ async fn a_violation_is_told_with_connection_close_before_the_socket_is_dropped(
 #[tokio::test(start_paused = true)]
 async fn confirms_settle_with_multiple_acks_and_a_nack_is_an_error() {
     let (conn, mut broker) = open(config(), tune(0, 0, 0)).await;
-    let ch = open_channel(&conn, &mut broker).await;
-    let (selected, ()) = tokio::join!(ch.confirm_select(Default::default()), async {
-        assert!(matches!(
-            broker.recv_method().await,
-            (1, Method::ConfirmSelect(_))
-        ));
-        broker.send_method(1, ConfirmSelectOk::default()).await;
-    });
-    selected.expect("confirm.select");
+    let ch = confirm_channel(&conn, &mut broker).await;
     let mut confirms = Vec::new();
     for i in 0..3 {
         let confirm = ch
@@ -798,19 +782,11 @@ async fn close_gives_up_after_the_close_timeout_when_close_ok_never_comes() {
 }
 
 /// A channel in confirm mode on a connection configured with `config`.
-async fn confirm_channel(
+async fn confirmed_connection(
     config: ConnectionConfig,
 ) -> (Connection, amqp_client::Channel, FakeBroker) {
     let (conn, mut broker) = open(config, tune(0, 0, 0)).await;
-    let ch = open_channel(&conn, &mut broker).await;
-    let (selected, ()) = tokio::join!(ch.confirm_select(Default::default()), async {
-        assert!(matches!(
-            broker.recv_method().await,
-            (1, Method::ConfirmSelect(_))
-        ));
-        broker.send_method(1, ConfirmSelectOk::default()).await;
-    });
-    selected.expect("confirm.select");
+    let ch = confirm_channel(&conn, &mut broker).await;
     (conn, ch, broker)
 }
 
@@ -830,7 +806,7 @@ async fn publish(
 
 #[tokio::test(start_paused = true)]
 async fn max_in_flight_makes_a_publish_wait_for_a_confirm_and_drops_do_not_free_slots() {
-    let (_conn, ch, mut broker) = confirm_channel(config().with_max_in_flight(2)).await;
+    let (_conn, ch, mut broker) = confirmed_connection(config().with_max_in_flight(2)).await;
     assert_eq!(ch.max_in_flight(), Some(2));
     // Dropped unawaited: the slots stay taken until the broker confirms.
     drop(publish(&ch, "m1").await.expect("publish 1"));
@@ -879,7 +855,7 @@ async fn max_in_flight_makes_a_publish_wait_for_a_confirm_and_drops_do_not_free_
 
 #[tokio::test(start_paused = true)]
 async fn a_publish_waiting_for_a_window_slot_fails_when_the_channel_closes() {
-    let (_conn, ch, mut broker) = confirm_channel(config().with_max_in_flight(1)).await;
+    let (_conn, ch, mut broker) = confirmed_connection(config().with_max_in_flight(1)).await;
     let first = publish(&ch, "m1").await.expect("publish 1");
     let mut second = Box::pin(publish(&ch, "m2"));
     assert!(still_pending(secs(1), &mut second).await);
@@ -907,7 +883,7 @@ async fn a_publish_waiting_for_a_window_slot_fails_when_the_channel_closes() {
 #[tokio::test(start_paused = true)]
 async fn a_publish_while_blocked_fails_after_the_blocked_publish_timeout() {
     let (conn, ch, mut broker) =
-        confirm_channel(config().with_blocked_publish_timeout(secs(3))).await;
+        confirmed_connection(config().with_blocked_publish_timeout(secs(3))).await;
     let confirm = publish(&ch, "before")
         .await
         .expect("publish before the block");

@@ -241,6 +241,22 @@ pub(crate) async fn open_channel(conn: &Connection, broker: &mut FakeBroker) -> 
     channel
 }
 
+/// Opens a channel and puts it in confirm mode, the broker answering.
+pub(crate) async fn confirm_channel(conn: &Connection, broker: &mut FakeBroker) -> Channel {
+    let ch = open_channel(conn, broker).await;
+    let (selected, ()) = tokio::join!(ch.confirm_select(Default::default()), async {
+        match broker.recv_method().await {
+            (id, Method::ConfirmSelect(_)) => assert_eq!(id, ch.id()),
+            other => panic!("expected confirm.select, got {other:?}"),
+        }
+        broker
+            .send_method(ch.id(), ConfirmSelectOk::default())
+            .await;
+    });
+    selected.expect("confirm.select");
+    ch
+}
+
 /// Starts a consumer on queue `q` with `tag`, the broker checking it got
 /// basic.consume on this channel and answering consume-ok with
 /// `server_tag` (what it names the consumer when `tag` is empty).
