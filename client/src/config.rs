@@ -15,6 +15,7 @@ use std::time::Duration;
 use amqp_wire::{DEFAULT_FRAME_MAX, FRAME_MIN_SIZE};
 
 use crate::error::{Error, Result};
+use crate::recovery::{Endpoint, EndpointOrder, Recovery};
 use crate::tap::FrameTap;
 
 /// RabbitMQ's default port for AMQP over TCP.
@@ -143,6 +144,13 @@ pub struct ConnectionConfig {
     /// How many deliveries may wait in one consumer's queue before the
     /// client stops reading from the socket (TCP backpressure).
     pub consumer_buffer: usize,
+    /// Endpoints after `host:port`, tried when it fails and on recovery
+    /// (see [`ConnectionConfig::with_endpoints`]).
+    pub(crate) more_endpoints: Vec<Endpoint>,
+    /// In which order the endpoints are tried (shuffled by default).
+    pub endpoint_order: EndpointOrder,
+    /// What happens when the connection is lost (recovered by default).
+    pub recovery: Recovery,
 }
 
 impl Default for ConnectionConfig {
@@ -168,6 +176,9 @@ impl Default for ConnectionConfig {
             rpc_timeout: Some(DEFAULT_RPC_TIMEOUT),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             consumer_buffer: DEFAULT_CONSUMER_BUFFER,
+            more_endpoints: Vec::new(),
+            endpoint_order: EndpointOrder::default(),
+            recovery: Recovery::default(),
         }
     }
 }
@@ -195,6 +206,9 @@ impl fmt::Debug for ConnectionConfig {
             .field("rpc_timeout", &self.rpc_timeout)
             .field("max_message_size", &self.max_message_size)
             .field("consumer_buffer", &self.consumer_buffer)
+            .field("endpoints", &self.endpoints())
+            .field("endpoint_order", &self.endpoint_order)
+            .field("recovery", &self.recovery)
             .finish()
     }
 }
@@ -319,6 +333,70 @@ impl ConnectionConfig {
             }
         }
         Ok(config)
+    }
+
+    /// Parses several URIs of one cluster (the form users of other clients
+    /// have: one URI per node). Credentials, vhost and options come from
+    /// the first; the others must agree on credentials and vhost and add
+    /// their `host:port` to the endpoint list.
+    pub fn from_uris<S: AsRef<str>>(uris: &[S]) -> Result<Self> {
+        let Some((first, rest)) = uris.split_first() else {
+            return Err(Error::InvalidUri {
+                part: "uri",
+                reason: "no URI given".into(),
+            });
+        };
+        let mut config = Self::from_uri(first.as_ref())?;
+        for uri in rest {
+            let other = Self::from_uri(uri.as_ref())?;
+            if (&other.username, &other.password, &other.vhost)
+                != (&config.username, &config.password, &config.vhost)
+            {
+                return Err(Error::InvalidUri {
+                    part: "uri",
+                    reason: format!(
+                        "{other} has other credentials or vhost than the first URI; one connection has one login"
+                    ),
+                });
+            }
+            config
+                .more_endpoints
+                .push(Endpoint::new(other.host, other.port));
+        }
+        Ok(config)
+    }
+
+    /// Every endpoint, `host:port` first.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        let mut all = vec![Endpoint::new(self.host.clone(), self.port)];
+        all.extend(self.more_endpoints.iter().cloned());
+        all
+    }
+
+    /// Replaces the endpoint list (`host` and `port` become the first's).
+    /// The connection goes to the first that answers, in
+    /// [`ConnectionConfig::endpoint_order`]; recovery tries them all again.
+    /// An empty list changes nothing.
+    pub fn with_endpoints(mut self, endpoints: impl IntoIterator<Item = Endpoint>) -> Self {
+        let mut endpoints = endpoints.into_iter();
+        if let Some(first) = endpoints.next() {
+            self.host = first.host;
+            self.port = first.port;
+            self.more_endpoints = endpoints.collect();
+        }
+        self
+    }
+
+    /// Tries the endpoints shuffled (the default) or in order.
+    pub fn with_endpoint_order(mut self, order: EndpointOrder) -> Self {
+        self.endpoint_order = order;
+        self
+    }
+
+    /// How a lost connection is recovered ([`Recovery::disabled`] for none).
+    pub fn with_recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = recovery;
+        self
     }
 
     /// Sets user name and password.

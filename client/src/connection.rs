@@ -10,7 +10,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::channel::Channel;
 use crate::config::ConnectionConfig;
 use crate::consumer::AckTimeoutWarning;
-use crate::driver::{ChannelRoute, Command, Driver, ReplyTx, Shared, RETURN_QUEUE};
+use crate::driver::{lock, ChannelRoute, Command, Driver, ReplyTx, Shared, RETURN_QUEUE};
+use crate::recovery::{ConnectionEvent, Endpoint};
 use crate::error::{Error, Result};
 use crate::proto::{Reply, Tuning};
 
@@ -141,7 +142,7 @@ impl Connection {
 
     /// The limits negotiated with connection.tune.
     pub fn tuning(&self) -> Tuning {
-        self.shared.opened.get().map(|(t, _)| *t).unwrap_or(Tuning {
+        lock(&self.shared.opened).as_ref().map(|(t, _)| *t).unwrap_or(Tuning {
             channel_max: 0,
             frame_max: amqp_wire::FRAME_MIN_SIZE,
             heartbeat: 0,
@@ -151,11 +152,29 @@ impl Connection {
     /// The broker's server-properties from connection.start (product,
     /// version, capabilities, ...).
     pub fn server_properties(&self) -> FieldTable {
-        self.shared
-            .opened
-            .get()
+        lock(&self.shared.opened)
+            .as_ref()
             .map(|(_, p)| p.clone())
             .unwrap_or_default()
+    }
+
+    /// Recovery's events (lost, recovering, recovered, what could not be
+    /// restored; see [`ConnectionEvent`]) from now on: each receiver gets
+    /// every event after it was made. A receiver that falls more than 1024
+    /// events behind loses the oldest (`RecvError::Lagged`).
+    pub fn events(&self) -> broadcast::Receiver<ConnectionEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// True while the connection is lost and being recovered. Calls made
+    /// meanwhile wait for the recovery (see [`crate::Recovery::with_wait_timeout`]).
+    pub fn is_recovering(&self) -> bool {
+        *self.shared.recovering.borrow()
+    }
+
+    /// The endpoint the connection is (or was last) connected to.
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        lock(&self.shared.endpoint).clone()
     }
 
     /// `Some(reason)` while the broker blocks this connection

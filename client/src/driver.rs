@@ -27,6 +27,7 @@ use crate::confirm_book::ConfirmBook;
 use crate::consumer::AckTimeoutWarning;
 use crate::error::Error;
 use crate::fast_hash::FastMap;
+use crate::recovery::{ConnectionEvent, Endpoint};
 use crate::proto::{ChannelRef, Content, Core, Event, OutQueue, Outgoing, Reply, Settle, Tuning};
 use crate::tap::{Direction, FrameTap, TapEvent, Tapped};
 
@@ -43,6 +44,9 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// How many ack-timeout warnings a slow reader may fall behind by.
 const ACK_WARNINGS_BUFFER: usize = 1024;
+
+/// How many recovery events a slow reader may fall behind by.
+const EVENTS_BUFFER: usize = 1024;
 
 /// How many returned messages (basic.return) a channel keeps for
 /// [`crate::Channel::next_return`]. Past it the newest are dropped and
@@ -236,7 +240,19 @@ pub(crate) struct Shared {
     pub(crate) id: u64,
     pub(crate) error: OnceLock<Error>,
     pub(crate) blocked: watch::Sender<Option<String>>,
-    pub(crate) opened: OnceLock<(Tuning, FieldTable)>,
+    /// What the current connection's handshake gave (updated on recovery).
+    pub(crate) opened: Mutex<Option<(Tuning, FieldTable)>>,
+    /// Recovery's events ([`crate::Connection::events`]).
+    pub(crate) events: broadcast::Sender<ConnectionEvent>,
+    /// True while the connection is lost and being recovered: calls wait
+    /// (at most `recovery_wait`) instead of queueing behind the recovery.
+    pub(crate) recovering: watch::Sender<bool>,
+    /// The config's recovery wait timeout.
+    pub(crate) recovery_wait: Duration,
+    /// The endpoint of the current (or last) connection.
+    pub(crate) endpoint: Mutex<Option<Endpoint>>,
+    /// Set by `Connection::close` while recovering: stop recovering.
+    pub(crate) close_requested: Notify,
     pub(crate) closed: watch::Sender<bool>,
     pub(crate) ack_warnings: broadcast::Sender<AckTimeoutWarning>,
     /// The config's `max_in_flight`, for each channel opened.
@@ -260,7 +276,12 @@ impl Shared {
             id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
             error: OnceLock::new(),
             blocked: watch::Sender::new(None),
-            opened: OnceLock::new(),
+            opened: Mutex::new(None),
+            events: broadcast::Sender::new(EVENTS_BUFFER),
+            recovering: watch::Sender::new(false),
+            recovery_wait: config.recovery.wait_timeout,
+            endpoint: Mutex::new(None),
+            close_requested: Notify::new(),
             closed: watch::Sender::new(false),
             ack_warnings: broadcast::Sender::new(ACK_WARNINGS_BUFFER),
             max_in_flight: config.max_in_flight,
@@ -278,6 +299,33 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .push(dropped);
         self.wake_driver.notify_one();
+    }
+
+    /// Waits while the connection recovers, at most the recovery wait
+    /// timeout; the connection's error if it ends first.
+    pub(crate) async fn recovered(&self) -> Result<(), Error> {
+        if !*self.recovering.borrow() {
+            return Ok(());
+        }
+        let mut recovering = self.recovering.subscribe();
+        let wait = self.recovery_wait;
+        tokio::select! {
+            done = tokio::time::timeout(wait, recovering.wait_for(|r| !*r)) => {
+                if done.is_err() {
+                    return Err(Error::RecoveryTimeout(wait));
+                }
+            }
+            e = self.ended() => return Err(e),
+        }
+        match self.error.get() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn emit(&self, event: ConnectionEvent) {
+        // No receiver is no error: nobody asked for events.
+        let _ = self.events.send(event);
     }
 
     /// Waits until the connection has ended, and says why. Every wait in the
@@ -335,6 +383,12 @@ pub(crate) struct Driver {
     /// False once every handle is gone.
     commands_open: bool,
     tap: Option<Tap>,
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked
+/// (each update is one assignment).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn now() -> Instant {
@@ -612,7 +666,7 @@ impl Driver {
                     tuning,
                     server_properties,
                 } => {
-                    let _ = self.shared.opened.set((tuning, server_properties));
+                    *lock(&self.shared.opened) = Some((tuning, server_properties));
                     if let Some(opened) = self.opened.take() {
                         let _ = opened.send(Ok(()));
                     }

@@ -157,6 +157,45 @@ pub enum Error {
     /// confirm on a channel without confirm.select).
     #[error("invalid use: {0}")]
     InvalidUse(&'static str),
+    /// Every endpoint was tried once and none could be connected to; each
+    /// one's reason, in the order tried.
+    #[error("could not connect to any endpoint: {}", endpoint_errors(.attempts))]
+    Connect {
+        /// Each endpoint tried, with why it failed.
+        attempts: Vec<(crate::Endpoint, Error)>,
+    },
+    /// The connection was lost while this call's frame was on its way or
+    /// its reply was awaited. It was not sent again: the broker may or may
+    /// not have acted on it (a declare is safe to repeat, a publish is
+    /// [`Error::PublishInDoubt`]). The connection recovers; calls made now
+    /// wait for it.
+    #[error("connection lost while the call was in flight: {cause}")]
+    ConnectionLost {
+        /// Why the connection was lost.
+        cause: Box<Error>,
+    },
+    /// A confirm-mode publish left, and the connection was lost before the
+    /// broker confirmed it: the broker may or may not have the message.
+    /// Publish it again to be sure (at-least-once), or turn on
+    /// [`crate::Recovery::with_republish`].
+    #[error("publish in doubt, its confirm was lost with the connection: {cause}")]
+    PublishInDoubt {
+        /// Why the connection was lost.
+        cause: Box<Error>,
+    },
+    /// An ack, nack or reject of a delivery from before the connection was
+    /// recovered: that delivery's tag means nothing to the new connection,
+    /// so nothing was sent (the broker has redelivered, or will redeliver,
+    /// the message). Not a channel error: the channel goes on.
+    #[error("delivery tag {delivery_tag} is from before the connection was recovered: not sent (the broker redelivers that message)")]
+    StaleDeliveryTag {
+        /// The tag given.
+        delivery_tag: u64,
+    },
+    /// A call or publish made while the connection was recovering waited
+    /// [`crate::Recovery::with_wait_timeout`] and recovery had not finished.
+    #[error("the connection was still recovering after {0:?}")]
+    RecoveryTimeout(Duration),
     /// A bug in this client, not the broker's doing: an internal answer
     /// that does not fit the request it answers. Please report it.
     #[error("internal error in amqp-client (a bug, please report it): {0}")]
@@ -220,6 +259,11 @@ impl Error {
             },
         }
     }
+}
+
+fn endpoint_errors(attempts: &[(crate::Endpoint, Error)]) -> String {
+    let each: Vec<String> = attempts.iter().map(|(e, error)| format!("{e}: {error}")).collect();
+    each.join("; ")
 }
 
 /// The client's result type.

@@ -51,6 +51,7 @@ mod error;
 mod fast_hash;
 mod options;
 mod proto;
+mod recovery;
 mod tap;
 mod x_death;
 
@@ -70,6 +71,10 @@ pub use consumer::{AckTimeoutWarning, Consumer, Delivery, GetOk, Returned};
 pub use error::{CloseReason, Error, Result};
 pub use options::*;
 pub use proto::Tuning;
+pub use recovery::{
+    ConnectionEvent, Endpoint, EndpointOrder, Recovery, DEFAULT_RECOVERY_INITIAL_DELAY,
+    DEFAULT_RECOVERY_MAX_DELAY, DEFAULT_RECOVERY_WAIT, REPUBLISHED_HEADER,
+};
 pub use tap::{without_secrets, Direction, FrameTap, PrintTap, TapEvent, Tapped};
 pub use x_death::{DeadLetterReason, XDeath, X_DEATH_HEADER};
 
