@@ -1,24 +1,31 @@
 //! The public connection handle.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use amqp_wire::{ConnectionUpdateSecret, FieldTable};
+use amqp_wire::{ConnectionUpdateSecret, FieldTable, ReplyCode};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::channel::Channel;
 use crate::config::ConnectionConfig;
 use crate::consumer::AckTimeoutWarning;
-use crate::driver::{lock, ChannelRoute, Command, Driver, ReplyTx, Shared, RETURN_QUEUE};
-use crate::recovery::{ConnectionEvent, Endpoint};
+use crate::driver::{
+    arrange, lock, tcp_connector, ChannelRoute, Command, Driver, Reconnect, ReplyTx, Shared,
+    RETURN_QUEUE,
+};
 use crate::error::{Error, Result};
 use crate::proto::{Reply, Tuning};
+use crate::recovery::backoff::{seed, Backoff};
+use crate::recovery::{ConnectionEvent, Endpoint};
 
 /// How many commands may wait for the driver before senders wait too.
 /// Four times the driver's batch: enough to keep it busy, while a full
 /// queue of boxed publishes (~600 octets each) stays under a MiB.
 const COMMAND_QUEUE: usize = 1024;
+
+/// Seeds each connection's endpoint shuffling and jitter apart.
+static NEXT_SEED: AtomicU64 = AtomicU64::new(1);
 
 /// A connection to a broker. Cheap to clone: every clone is a handle onto
 /// the same driver task, which owns the socket.
@@ -46,41 +53,90 @@ pub async fn connect(uri: &str) -> Result<Connection> {
 }
 
 impl Connection {
-    /// Connects over TCP and performs the handshake, all within
-    /// `config.connection_timeout`.
+    /// Connects over TCP and performs the handshake, each within
+    /// `config.connection_timeout`. With several endpoints (see
+    /// [`ConnectionConfig::with_endpoints`]) each is tried once, shuffled
+    /// unless [`ConnectionConfig::with_endpoint_order`] says otherwise;
+    /// when all fail, [`Error::Connect`] names each one's reason (with one
+    /// endpoint, its error comes as it is). A refused login (403) or vhost
+    /// (530) stops at once: another node would say the same.
+    ///
+    /// The connection is recovered if it is lost later (see
+    /// [`crate::Recovery`]).
     pub async fn connect(config: ConnectionConfig) -> Result<Self> {
-        let timeout = config.connection_timeout;
-        let address = (config.host.clone(), config.port);
-        tokio::time::timeout(timeout, async move {
-            let stream = TcpStream::connect(address).await.map_err(Error::io)?;
-            stream.set_nodelay(true).map_err(Error::io)?;
-            Self::handshake(stream, config).await
-        })
-        .await
-        .map_err(|_| Error::ConnectTimeout(timeout))?
+        let connector = tcp_connector();
+        let mut rng = Backoff::new(
+            config.recovery.initial_delay,
+            config.recovery.max_delay,
+            seed(NEXT_SEED.fetch_add(1, Ordering::Relaxed)),
+        );
+        let endpoints = arrange(&config.endpoints(), config.endpoint_order, &mut rng);
+        let mut failures = Vec::new();
+        for endpoint in endpoints {
+            let timeout = config.connection_timeout;
+            let attempt = async {
+                let stream = connector(endpoint.clone()).await?;
+                let reconnect = Reconnect::new(
+                    connector.clone(),
+                    config.endpoints(),
+                    config.endpoint_order,
+                    rng.clone(),
+                );
+                Self::handshake(
+                    stream,
+                    config.clone(),
+                    Some(reconnect),
+                    Some(endpoint.clone()),
+                )
+                .await
+            };
+            let error = match tokio::time::timeout(timeout, attempt).await {
+                Ok(Ok(connection)) => return Ok(connection),
+                Ok(Err(e)) => e,
+                Err(_) => Error::ConnectTimeout(timeout),
+            };
+            if matches!(
+                error.reply_code(),
+                Some(ReplyCode::ACCESS_REFUSED | ReplyCode::NOT_ALLOWED)
+            ) {
+                return Err(error);
+            }
+            failures.push((endpoint, error));
+        }
+        match failures.len() {
+            1 => Err(failures.swap_remove(0).1),
+            _ => Err(Error::Connect { attempts: failures }),
+        }
     }
 
     /// Performs the handshake over any byte stream (TLS, a proxy, a test
-    /// double), within `config.connection_timeout`.
+    /// double), within `config.connection_timeout`. The client cannot open
+    /// such a stream again, so a connection made this way is not recovered.
     pub async fn connect_stream<S>(stream: S, config: ConnectionConfig) -> Result<Self>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let timeout = config.connection_timeout;
-        tokio::time::timeout(timeout, Self::handshake(stream, config))
+        tokio::time::timeout(timeout, Self::handshake(stream, config, None, None))
             .await
             .map_err(|_| Error::ConnectTimeout(timeout))?
     }
 
-    async fn handshake<S>(stream: S, config: ConnectionConfig) -> Result<Self>
+    async fn handshake<S>(
+        stream: S,
+        config: ConnectionConfig,
+        reconnect: Option<Reconnect<S>>,
+        endpoint: Option<Endpoint>,
+    ) -> Result<Self>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
         let shared = Arc::new(Shared::new(&config));
+        *lock(&shared.endpoint) = endpoint;
         let (opened_tx, opened_rx) = oneshot::channel();
         let driver = Driver::new(config, rx, shared.clone(), opened_tx);
-        let task = tokio::spawn(driver.run(stream));
+        let task = tokio::spawn(driver.run(stream, reconnect));
         // If the handshake is abandoned (timeout), stop the driver with it.
         let mut abort = AbortOnDrop(Some(task.abort_handle()));
         match opened_rx.await {
@@ -118,7 +174,18 @@ impl Connection {
     /// [`ConnectionConfig::with_close_timeout`]); then the socket is dropped
     /// and this fails with [`Error::CloseTimeout`].
     pub async fn close(&self) -> Result<()> {
-        match self.request(|reply| Command::Close { reply }).await {
+        if self.is_recovering() {
+            // Nothing to close politely: the recovery stops, and every
+            // handle ends with ClientClosed.
+            self.shared.close_asked.store(true, Ordering::Release);
+            self.shared.close_requested.notify_waiters();
+            return match self.closed().await {
+                Error::ClientClosed => Ok(()),
+                e if self.is_recovering() => Err(e),
+                _ => Ok(()),
+            };
+        }
+        match self.send_request(|reply| Command::Close { reply }).await {
             Ok(_) | Err(Error::ClientClosed) => Ok(()),
             Err(e) => Err(e),
         }
@@ -142,11 +209,14 @@ impl Connection {
 
     /// The limits negotiated with connection.tune.
     pub fn tuning(&self) -> Tuning {
-        lock(&self.shared.opened).as_ref().map(|(t, _)| *t).unwrap_or(Tuning {
-            channel_max: 0,
-            frame_max: amqp_wire::FRAME_MIN_SIZE,
-            heartbeat: 0,
-        })
+        lock(&self.shared.opened)
+            .as_ref()
+            .map(|(t, _)| *t)
+            .unwrap_or(Tuning {
+                channel_max: 0,
+                frame_max: amqp_wire::FRAME_MIN_SIZE,
+                heartbeat: 0,
+            })
     }
 
     /// The broker's server-properties from connection.start (product,
@@ -304,15 +374,26 @@ impl Connection {
         self.shared.id
     }
 
-    /// Sends a command and waits for its reply.
+    /// Sends a command and waits for its reply; while the connection
+    /// recovers, waits for that first.
     pub(crate) async fn request(&self, command: impl FnOnce(ReplyTx) -> Command) -> Result<Reply> {
+        self.shared.recovered().await?;
+        self.send_request(command).await
+    }
+
+    async fn send_request(&self, command: impl FnOnce(ReplyTx) -> Command) -> Result<Reply> {
         let (tx, rx) = oneshot::channel();
-        self.send(command(tx)).await?;
+        self.commands
+            .send(command(tx))
+            .await
+            .map_err(|_| self.gone())?;
         rx.await.map_err(|_| self.gone())?
     }
 
-    /// Hands a command to the driver.
+    /// Hands a command to the driver; while the connection recovers, waits
+    /// for that first.
     pub(crate) async fn send(&self, command: Command) -> Result<()> {
+        self.shared.recovered().await?;
         self.commands.send(command).await.map_err(|_| self.gone())
     }
 

@@ -162,7 +162,7 @@ pub enum Error {
     #[error("could not connect to any endpoint: {}", endpoint_errors(.attempts))]
     Connect {
         /// Each endpoint tried, with why it failed.
-        attempts: Vec<(crate::Endpoint, Error)>,
+        attempts: Vec<(crate::Endpoint, Self)>,
     },
     /// The connection was lost while this call's frame was on its way or
     /// its reply was awaited. It was not sent again: the broker may or may
@@ -172,7 +172,7 @@ pub enum Error {
     #[error("connection lost while the call was in flight: {cause}")]
     ConnectionLost {
         /// Why the connection was lost.
-        cause: Box<Error>,
+        cause: Box<Self>,
     },
     /// A confirm-mode publish left, and the connection was lost before the
     /// broker confirmed it: the broker may or may not have the message.
@@ -181,7 +181,7 @@ pub enum Error {
     #[error("publish in doubt, its confirm was lost with the connection: {cause}")]
     PublishInDoubt {
         /// Why the connection was lost.
-        cause: Box<Error>,
+        cause: Box<Self>,
     },
     /// An ack, nack or reject of a delivery from before the connection was
     /// recovered: that delivery's tag means nothing to the new connection,
@@ -233,6 +233,22 @@ impl Error {
                 && r.reply_text.contains("timed out"))
     }
 
+    /// Whether a connection that ended with this error is recovered: the
+    /// network or the broker went away (I/O error, missed heartbeats, the
+    /// broker's 320 CONNECTION_FORCED or 541 INTERNAL_ERROR), not a refusal
+    /// that another attempt would meet again (403, 530), a broken peer, or
+    /// the application's own close.
+    pub fn is_recoverable(&self) -> bool {
+        match self {
+            Self::Io(_) | Self::HeartbeatTimeout(_) => true,
+            Self::ConnectionClosed(r) => matches!(
+                r.reply_code,
+                ReplyCode::CONNECTION_FORCED | ReplyCode::INTERNAL_ERROR
+            ),
+            _ => false,
+        }
+    }
+
     pub(crate) fn internal(message: String) -> Self {
         Self::Internal(message)
     }
@@ -262,7 +278,10 @@ impl Error {
 }
 
 fn endpoint_errors(attempts: &[(crate::Endpoint, Error)]) -> String {
-    let each: Vec<String> = attempts.iter().map(|(e, error)| format!("{e}: {error}")).collect();
+    let each: Vec<String> = attempts
+        .iter()
+        .map(|(e, error)| format!("{e}: {error}"))
+        .collect();
     each.join("; ")
 }
 

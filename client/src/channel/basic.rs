@@ -145,6 +145,8 @@ impl Channel {
             return Err(e.clone());
         }
         check_publish(exchange, routing_key, &properties)?;
+        // Published while the connection recovers: sent once it has.
+        self.inner.connection.shared.recovered().await?;
         self.inner.connection.wait_unblocked().await?;
         let method = BasicPublish {
             ticket: 0,

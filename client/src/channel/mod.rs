@@ -147,6 +147,14 @@ impl Channel {
         if let Some(e) = self.inner.route.closed.get() {
             return Err(e.clone());
         }
+        // A tag of a lost connection: the broker has redelivered (or will
+        // redeliver) that message; acking it on this connection would
+        // close the channel (406 unknown delivery tag). Tag 0 with
+        // `multiple` means every outstanding delivery: the new ones.
+        let all = delivery_tag == 0 && settle.multiple();
+        if !all && delivery_tag <= self.inner.route.stale_up_to.load(Ordering::Acquire) {
+            return Err(Error::StaleDeliveryTag { delivery_tag });
+        }
         self.inner
             .connection
             .send(Command::Settle {

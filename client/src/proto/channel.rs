@@ -286,6 +286,13 @@ pub(crate) struct ChannelState<T> {
     pub(crate) held: VecDeque<HeldPublish>,
     /// Deliveries awaiting our ack, for ack-timeout warnings.
     pub(crate) unacked: UnackedDeliveries,
+    /// Added to the broker's delivery tags (basic.deliver, basic.get-ok)
+    /// before anyone sees them, and taken off our acks: after a recovery
+    /// it is the last tag handed out on the lost connection, so tags never
+    /// repeat across connections and an old one is recognised as stale.
+    pub(crate) tag_offset: u64,
+    /// The last delivery tag handed out, offset included.
+    pub(crate) last_tag: u64,
 }
 
 impl<T> ChannelState<T> {
@@ -304,6 +311,24 @@ impl<T> ChannelState<T> {
             flow_active: true,
             held: VecDeque::new(),
             unacked: UnackedDeliveries::default(),
+            tag_offset: 0,
+            last_tag: 0,
+        }
+    }
+
+    /// The exposed tag of the broker's `raw` delivery tag, noted as the last.
+    pub(crate) fn expose_tag(&mut self, raw: u64) -> u64 {
+        self.last_tag = raw + self.tag_offset;
+        self.last_tag
+    }
+
+    /// The broker's tag for an exposed `delivery_tag`; `None` for a tag
+    /// from before the recovery (0 stays 0: "every outstanding delivery").
+    pub(crate) fn raw_tag(&self, delivery_tag: u64) -> Option<u64> {
+        match delivery_tag {
+            0 => Some(0),
+            t if t > self.tag_offset => Some(t - self.tag_offset),
+            _ => None,
         }
     }
 
@@ -330,5 +355,7 @@ pub(crate) enum Slot<T> {
     Ended {
         generation: u64,
         error: Error,
+        /// Its last delivery tag: where a recovered channel's tags go on from.
+        last_tag: u64,
     },
 }

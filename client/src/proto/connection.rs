@@ -160,6 +160,9 @@ pub(crate) struct Core<T> {
     /// The driver has stopped reading (a consumer's queue is full): the
     /// broker's silence then says nothing about its health.
     reading_paused: bool,
+    /// The driver recovers a lost connection: calls in flight then fail
+    /// with [`Error::ConnectionLost`].
+    recovers: bool,
 }
 
 impl<T> Core<T> {
@@ -184,7 +187,13 @@ impl<T> Core<T> {
             last_read: now,
             last_write: now,
             reading_paused: false,
+            recovers: false,
         }
+    }
+
+    /// The driver will recover this connection when it is lost.
+    pub(crate) fn set_recovers(&mut self, recovers: bool) {
+        self.recovers = recovers;
     }
 
     /// The largest frame to accept now: 4096 until tuning (spec 4.2.3:
@@ -412,15 +421,88 @@ impl<T> Core<T> {
                 *slot = Slot::Ended {
                     generation: ch.generation,
                     error: reason.clone(),
+                    last_tag: ch.last_tag,
                 };
             }
         }
         waiters.extend(self.conn_pending.drain(..).filter_map(|p| p.waiter));
-        waiters.extend(close_waiter);
+        // A call in flight is not sent again on the recovered connection:
+        // its caller hears that the connection was lost under it.
+        let told = match self.recovers && reason.is_recoverable() {
+            true => Error::ConnectionLost {
+                cause: Box::new(reason.clone()),
+            },
+            false => reason.clone(),
+        };
         for waiter in waiters {
+            self.reply(waiter, Err(told.clone()));
+        }
+        if let Some(waiter) = close_waiter {
             self.reply(waiter, Err(reason.clone()));
         }
         self.events.push_back(Event::Closed(reason));
+    }
+
+    /// Starts over on a new socket after the connection was lost (the
+    /// driver recovers it): the protocol header is queued and the
+    /// handshake runs again. Channel numbers keep their generation and last
+    /// delivery tag, for [`Core::reopen_channel`].
+    pub(crate) fn reconnect(&mut self, now: Instant) {
+        let mut out = OutQueue::new(self.config.tap.is_some());
+        out.push_bytes(Bytes::from_static(&PROTOCOL_HEADER));
+        self.out = out;
+        self.state = State::AwaitingStart;
+        self.tuning = Tuning {
+            channel_max: 0,
+            frame_max: FRAME_MIN_SIZE,
+            heartbeat: 0,
+        };
+        self.conn_pending.clear();
+        self.last_read = now;
+        self.last_write = now;
+        self.reading_paused = false;
+    }
+
+    /// Opens channel `channel` again after a recovery, under the same
+    /// number and generation, so the application's handle works on; its
+    /// delivery tags go on from the last one of the lost connection.
+    pub(crate) fn reopen_channel(&mut self, now: Instant, channel: ChannelRef, waiter: T) {
+        if let Some(e) = self.refuse() {
+            return self.reply(waiter, Err(e));
+        }
+        let last_tag = match self.channels.get(&channel.id) {
+            Some(Slot::Ended {
+                generation,
+                last_tag,
+                ..
+            }) if *generation == channel.generation => *last_tag,
+            _ => return self.reply(waiter, Err(Error::ChannelClosedByClient)),
+        };
+        let deadline = self.rpc_deadline(now);
+        let mut ch = ChannelState::opening(channel.generation, waiter, deadline);
+        ch.tag_offset = last_tag;
+        ch.last_tag = last_tag;
+        self.channels.insert(channel.id, Slot::Live(ch));
+        self.send_method(now, channel.id, ChannelOpen::default());
+    }
+
+    /// Channel `id`'s last delivery tag handed out (0 if none).
+    pub(crate) fn last_tag(&self, id: u16) -> u64 {
+        match self.channels.get(&id) {
+            Some(Slot::Live(ch)) => ch.last_tag,
+            Some(Slot::Ended { last_tag, .. }) => *last_tag,
+            None => 0,
+        }
+    }
+
+    /// The negotiated heartbeat interval, if any.
+    pub(crate) fn heartbeat_interval(&self) -> Option<Duration> {
+        (self.tuning.heartbeat > 0).then(|| Duration::from_secs(self.tuning.heartbeat.into()))
+    }
+
+    /// Whether the handshake has finished.
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self.state, State::Open)
     }
 
     /// The peer broke the protocol: tell it why with connection.close and
@@ -570,9 +652,9 @@ impl<T> Core<T> {
                 // A handle exists only once open-ok came.
                 Phase::Opening => Some(Error::InvalidUse("the channel is not open yet")),
             },
-            Some(Slot::Ended { generation, error }) if *generation == channel.generation => {
-                Some(error.clone())
-            }
+            Some(Slot::Ended {
+                generation, error, ..
+            }) if *generation == channel.generation => Some(error.clone()),
             // A handle to an earlier use of the number, which ended.
             _ => Some(Error::ChannelClosedByClient),
         }
@@ -661,17 +743,22 @@ impl<T> Core<T> {
         let Some(ch) = live_mut(&mut self.channels, channel.id) else {
             return;
         };
+        // A tag from before a recovery means nothing to this connection
+        // (the handle refuses those; this one raced the recovery).
+        let Some(raw) = ch.raw_tag(delivery_tag) else {
+            return;
+        };
         // An ack of the oldest unacked delivery right after another ack
         // (nothing else queued since) folds into it: every delivery below
         // this one is settled, so "all up to here" says the same in one frame.
         let folds = matches!(settle, Settle::Ack { .. })
             && (settle.multiple() || ch.unacked.oldest() == Some(delivery_tag));
         ch.unacked.settled(delivery_tag, settle.multiple());
-        if folds && self.out.fold_ack(channel.id, delivery_tag) {
+        if folds && self.out.fold_ack(channel.id, raw) {
             return;
         }
         self.out
-            .write_infallible(|buf| settle.encode(channel.id, delivery_tag, buf));
+            .write_infallible(|buf| settle.encode(channel.id, raw, buf));
         self.last_write = now;
     }
 
@@ -1265,7 +1352,8 @@ impl<T> Core<T> {
                     self.release_held(now, id);
                 }
             }
-            Method::BasicDeliver(deliver) => {
+            Method::BasicDeliver(mut deliver) => {
+                deliver.delivery_tag = ch.expose_tag(deliver.delivery_tag);
                 ch.unacked
                     .delivered(deliver.delivery_tag, &deliver.consumer_tag, now);
                 ch.incoming = Some(Incoming::AwaitingHeader {
@@ -1320,7 +1408,8 @@ impl<T> Core<T> {
         };
         let waiter = ch.pending.remove(i).and_then(|p| p.waiter);
         let reply = match method {
-            Method::BasicGetOk(ok) => {
+            Method::BasicGetOk(mut ok) => {
+                ok.delivery_tag = ch.expose_tag(ok.delivery_tag);
                 ch.unacked.get_answered(Some(ok.delivery_tag), now);
                 ch.incoming = Some(Incoming::AwaitingHeader {
                     method: Method::BasicGetOk(ok),
@@ -1475,6 +1564,7 @@ impl<T> Core<T> {
         let ended = Slot::Ended {
             generation: ch.generation,
             error: error.clone(),
+            last_tag: ch.last_tag,
         };
         self.channels.insert(id, ended);
         self.events

@@ -48,7 +48,9 @@ pub(crate) fn seed(connection_id: u64) -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ (u64::from(std::process::id()) << 32) ^ connection_id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    nanos
+        ^ (u64::from(std::process::id()) << 32)
+        ^ connection_id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and plenty for
@@ -126,7 +128,10 @@ mod tests {
             *buckets.entry(second).or_insert(0) += 1;
         }
         let fullest = buckets.values().max().copied().unwrap_or(0);
-        assert!(fullest <= 50, "fullest 1 s bucket holds {fullest} of 500: {buckets:?}");
+        assert!(
+            fullest <= 50,
+            "fullest 1 s bucket holds {fullest} of 500: {buckets:?}"
+        );
         // And the very first attempts (a blip) all fall in the first 100 ms.
         let firsts: Vec<Duration> = (0..500u64)
             .map(|c| Backoff::new(100 * MS, 30_000 * MS, c).delay(0))

@@ -107,7 +107,10 @@ impl std::fmt::Display for ConnectionEvent {
                 attempt,
                 endpoint,
                 delay,
-            } => write!(f, "recovering: attempt {attempt} to {endpoint} in {delay:?}"),
+            } => write!(
+                f,
+                "recovering: attempt {attempt} to {endpoint} in {delay:?}"
+            ),
             Self::AttemptFailed {
                 attempt,
                 endpoint,

@@ -51,6 +51,16 @@ impl Entity {
         }
     }
 
+    /// A server-named queue came back as `new`: a binding of `old` is now
+    /// of `new`.
+    pub(crate) fn rename_queue(&mut self, old: &ShortString, new: &ShortString) {
+        if let Self::Binding(Binding::Queue(b)) = self {
+            if b.queue == *old {
+                b.queue = new.clone();
+            }
+        }
+    }
+
     /// How events name it: `queue.declare "tasks"`.
     pub(crate) fn describe(&self) -> String {
         match self {
@@ -284,7 +294,7 @@ mod tests {
     fn exchange(name: &str, auto_delete: bool) -> Method {
         ExchangeDeclare {
             exchange: name.into(),
-            kind: "direct".into(),
+            r#type: "direct".into(),
             auto_delete,
             ..Default::default()
         }
@@ -341,7 +351,10 @@ mod tests {
         };
         assert_eq!(again.queue, "", "never the old amq.gen- name (403)");
         t.rename_queue(&"amq.gen-old".into(), &"amq.gen-new".into());
-        assert_eq!(names(&t)[1], r#"queue.bind "amq.gen-new" to "logs" with """#);
+        assert_eq!(
+            names(&t)[1],
+            r#"queue.bind "amq.gen-new" to "logs" with """#
+        );
     }
 
     #[test]

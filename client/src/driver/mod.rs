@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use amqp_wire::{BasicCancel, FieldTable, Frame, Method, ProtocolHeader, ShortString};
+use amqp_wire::{
+    BasicCancel, BasicConsume, BasicQos, FieldTable, Frame, Method, ProtocolHeader, ShortString,
+};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
@@ -27,9 +29,14 @@ use crate::confirm_book::ConfirmBook;
 use crate::consumer::AckTimeoutWarning;
 use crate::error::Error;
 use crate::fast_hash::FastMap;
-use crate::recovery::{ConnectionEvent, Endpoint};
 use crate::proto::{ChannelRef, Content, Core, Event, OutQueue, Outgoing, Reply, Settle, Tuning};
+use crate::recovery::topology::Topology;
+use crate::recovery::{ConnectionEvent, Endpoint, Recovery};
 use crate::tap::{Direction, FrameTap, TapEvent, Tapped};
+
+mod restore;
+
+pub(crate) use restore::{arrange, tcp_connector, Reconnect};
 
 /// Stop taking commands while this much is waiting to be written: publishers
 /// then wait in the command queue instead of filling memory.
@@ -162,22 +169,47 @@ impl ConsumerGauge {
 }
 
 /// A consumer as the driver knows it.
-struct ConsumerEntry {
-    channel: ChannelRef,
+pub(crate) struct ConsumerEntry {
+    pub(crate) channel: ChannelRef,
     no_ack: bool,
-    tx: mpsc::UnboundedSender<ConsumerMsg>,
+    pub(crate) tx: mpsc::UnboundedSender<ConsumerMsg>,
     gauge: Arc<ConsumerGauge>,
     /// Its handle was dropped and basic.cancel sent: until cancel-ok,
     /// deliveries still on their way are given back (basic.reject requeue).
-    cancelling: bool,
+    pub(crate) cancelling: bool,
+    /// Its basic.consume, with the tag it got and `nowait` cleared: what
+    /// recovery sends again.
+    pub(crate) consume: BasicConsume,
 }
 
 /// A channel as the driver knows it: the route shared with the handles and
 /// the sending end of its returns queue, dropped when the channel ends so
 /// that [`crate::Channel::next_return`] then ends too.
 pub(crate) struct ChannelEntry {
-    route: Arc<ChannelRoute>,
+    pub(crate) route: Arc<ChannelRoute>,
     returns: mpsc::Sender<Box<Content>>,
+    /// Its number and generation, once open.
+    pub(crate) channel: Option<ChannelRef>,
+    /// For recovery: its basic.qos, per-consumer (`[0]`) and global (`[1]`).
+    pub(crate) qos: [Option<BasicQos>; 2],
+    /// For recovery: confirm.select was accepted.
+    pub(crate) confirm: bool,
+    /// The last confirm ticket handed to the core: the publishes up to it
+    /// left (or were failed by the core), those after it wait in the queue.
+    pub(crate) sent_ticket: Option<u64>,
+}
+
+impl ChannelEntry {
+    fn new(route: Arc<ChannelRoute>, returns: mpsc::Sender<Box<Content>>) -> Self {
+        Self {
+            route,
+            returns,
+            channel: None,
+            qos: [None, None],
+            confirm: false,
+            sent_ticket: None,
+        }
+    }
 }
 
 /// Per-channel state the handles share with the driver.
@@ -195,6 +227,9 @@ pub(crate) struct ChannelRoute {
     pub(crate) book: ConfirmBook,
     /// The connection's state, for confirms waiting out a blocked broker.
     pub(crate) shared: Arc<Shared>,
+    /// Delivery tags up to this one are from a connection since lost: an
+    /// ack of one is refused ([`Error::StaleDeliveryTag`]), never sent.
+    pub(crate) stale_up_to: AtomicU64,
 }
 
 impl ChannelRoute {
@@ -207,6 +242,7 @@ impl ChannelRoute {
             unconfirmed: AtomicUsize::new(0),
             book: ConfirmBook::default(),
             shared,
+            stale_up_to: AtomicU64::new(0),
         }
     }
 
@@ -223,7 +259,7 @@ impl ChannelRoute {
     }
 
     /// The channel ended: wake everyone waiting on it.
-    fn end(&self, error: Error) {
+    pub(crate) fn end(&self, error: Error) {
         let _ = self.closed.set(error.clone());
         // Unsettled publishes fail with the channel's error.
         self.release(self.book.end(error));
@@ -252,6 +288,8 @@ pub(crate) struct Shared {
     /// The endpoint of the current (or last) connection.
     pub(crate) endpoint: Mutex<Option<Endpoint>>,
     /// Set by `Connection::close` while recovering: stop recovering.
+    pub(crate) close_asked: std::sync::atomic::AtomicBool,
+    /// Wakes a recovery in progress for `close_asked`.
     pub(crate) close_requested: Notify,
     pub(crate) closed: watch::Sender<bool>,
     pub(crate) ack_warnings: broadcast::Sender<AckTimeoutWarning>,
@@ -281,6 +319,7 @@ impl Shared {
             recovering: watch::Sender::new(false),
             recovery_wait: config.recovery.wait_timeout,
             endpoint: Mutex::new(None),
+            close_asked: std::sync::atomic::AtomicBool::new(false),
             close_requested: Notify::new(),
             closed: watch::Sender::new(false),
             ack_warnings: broadcast::Sender::new(ACK_WARNINGS_BUFFER),
@@ -343,10 +382,17 @@ impl Shared {
 pub(crate) struct ConsumeWaiter {
     reply: ReplyTx,
     channel: ChannelRef,
-    no_ack: bool,
-    tag: ShortString,
+    consume: BasicConsume,
     deliveries: mpsc::UnboundedSender<ConsumerMsg>,
     gauge: Arc<ConsumerGauge>,
+}
+
+/// A call whose success changes what recovery restores (a declare, a
+/// binding, basic.qos, confirm.select): recorded when the broker accepts it.
+pub(crate) struct RecordWaiter {
+    reply: ReplyTx,
+    channel: u16,
+    method: Method,
 }
 
 /// Who waits for a reply, and what to do with it.
@@ -356,8 +402,50 @@ pub(crate) enum Waiter {
     OpenChannel(Box<(ReplyTx, ChannelEntry)>),
     /// Boxed: it is rare, and the box keeps every waiter at two words.
     Consume(Box<ConsumeWaiter>),
+    /// Boxed, like `Consume`.
+    Record(Box<RecordWaiter>),
     /// Nobody: the close started because every handle was dropped.
     Nobody,
+}
+
+/// One socket: its halves and what was read of it but not yet decoded.
+pub(crate) struct Io<S> {
+    reader: tokio::io::ReadHalf<S>,
+    writer: tokio::io::WriteHalf<S>,
+    rx: BytesMut,
+}
+
+impl<S: AsyncRead + AsyncWrite> Io<S> {
+    pub(crate) fn new(stream: S) -> Self {
+        let (reader, writer) = tokio::io::split(stream);
+        Self {
+            reader,
+            writer,
+            rx: BytesMut::with_capacity(READ_CHUNK),
+        }
+    }
+}
+
+/// The driver's wake-up by the handles (a consumer dropped, or a full
+/// consumer queue drained). One waiter, registered once and renewed only
+/// when it fires: a new `Notified` per turn would take the Notify's lock on
+/// every read and write.
+pub(crate) struct Wake<'a> {
+    shared: &'a Shared,
+    notified: std::pin::Pin<Box<tokio::sync::futures::Notified<'a>>>,
+}
+
+impl<'a> Wake<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        Self {
+            shared,
+            notified: Box::pin(shared.wake_driver.notified()),
+        }
+    }
+
+    fn renew(&mut self) {
+        self.notified.set(self.shared.wake_driver.notified());
+    }
 }
 
 struct Tap {
@@ -381,8 +469,18 @@ pub(crate) struct Driver {
     /// False once the socket can no longer be read (EOF, error, bad frame).
     reading: bool,
     /// False once every handle is gone.
-    commands_open: bool,
+    pub(crate) commands_open: bool,
     tap: Option<Tap>,
+    /// What recovery restores: exchanges, queues, bindings.
+    pub(crate) topology: Topology,
+    /// How a lost connection is recovered (`enabled` false: it is not).
+    pub(crate) recovery: Recovery,
+    /// Why the connection was lost, while it is being recovered.
+    pub(crate) lost: Option<Error>,
+    /// The config's connection timeout, for each reconnection attempt.
+    pub(crate) connection_timeout: Duration,
+    /// When the connection was lost, while it is being recovered.
+    lost_at: Option<Instant>,
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked
@@ -408,8 +506,15 @@ impl Driver {
             sent: BytesMut::new(),
             header_shown: false,
         });
+        let recovery = config.recovery.clone();
+        let connection_timeout = config.connection_timeout;
         Self {
             core: Core::new(config, now()),
+            topology: Topology::default(),
+            recovery,
+            lost: None,
+            connection_timeout,
+            lost_at: None,
             commands,
             shared,
             opened: Some(opened),
@@ -422,58 +527,93 @@ impl Driver {
         }
     }
 
-    /// Runs the connection until it is closed and everything queued is written.
-    pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut self, stream: S) {
-        let (mut reader, mut writer) = tokio::io::split(stream);
+    /// Runs the connection until it is closed and everything queued is
+    /// written; with `reconnect`, a lost connection is recovered on a new
+    /// socket (see [`crate::recovery`]) and the handles go on.
+    pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        mut self,
+        stream: S,
+        mut reconnect: Option<Reconnect<S>>,
+    ) {
+        self.recovery.enabled &= reconnect.is_some();
+        self.core.set_recovers(self.recovery.enabled);
         let shared = self.shared.clone();
-        // One waiter, registered once and renewed only when it fires: a new
-        // `Notified` per turn of the loop would take the Notify's lock on
-        // every read and write.
-        let mut woken = std::pin::pin!(shared.wake_driver.notified());
-        let mut rx = BytesMut::with_capacity(READ_CHUNK);
+        let mut wake = Wake::new(&shared);
+        let mut io = Io::new(stream);
         loop {
-            self.route_events();
-            self.tap_sent();
-            let out_len = self.core.out().len();
-            // Once closed, stop at once: after a heartbeat timeout the peer
-            // may read nothing, so what is queued gets one bounded try.
-            if self.core.is_closed() {
-                if out_len > 0 {
-                    // Best effort: tell the peer why we close, but never hang on it.
-                    let flush = flush_all(&mut writer, self.core.out());
-                    let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
-                }
+            while self.turn(&mut io, &mut wake, true).await {}
+            let _ = io.writer.shutdown().await;
+            let (Some(cause), Some(reconnect)) = (self.lost.take(), reconnect.as_mut()) else {
                 break;
-            }
-            self.refresh_full();
-            // TCP backpressure: while a consumer's queue is full, the broker's
-            // frames wait in the socket, not in our memory.
-            let paused = !self.full.is_empty();
-            if paused != self.core.reading_paused() {
-                self.core.pause_reading(now(), paused);
-            }
-            let read_now = self.reading && !paused;
-            let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
-            let accept = self.commands_open && out_len < OUT_HIGH_WATER;
-            let out: &OutQueue = &*self.core.out();
-            tokio::select! {
-                () = woken.as_mut() => {
-                    woken.set(shared.wake_driver.notified());
-                    self.handle_wake()
-                }
-                read = reader.read_buf(&mut rx), if read_now => self.after_read(read, &mut rx),
-                written = write_some(&mut writer, out), if out_len > 0 => {
-                    self.after_write(written, &mut writer).await
-                }
-                command = self.commands.recv(), if accept => self.take_commands(command),
-                () = sleep_until(deadline), if deadline.is_some() => self.core.handle_timeout(now()),
+            };
+            match self.recover(cause, reconnect, &mut wake).await {
+                Some(recovered) => io = recovered,
+                None => break,
             }
         }
         self.route_events();
-        let _ = writer.shutdown().await;
         let error = self.core.error().cloned().unwrap_or(Error::ClientClosed);
-        let _ = self.shared.error.set(error);
-        self.shared.closed.send_replace(true);
+        self.end_all(error);
+    }
+
+    /// One turn of the connection: waits for the first of the socket, a
+    /// command (with `take_commands`), a timer or a consumer's wake-up, and
+    /// hands it to the core. False once the core is closed (what it queued
+    /// is then given one bounded try to be written).
+    pub(crate) async fn turn<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut Io<S>,
+        wake: &mut Wake<'_>,
+        take_commands: bool,
+    ) -> bool {
+        self.route_events();
+        self.tap_sent();
+        let out_len = self.core.out().len();
+        // Once closed, stop at once: after a heartbeat timeout the peer
+        // may read nothing, so what is queued gets one bounded try.
+        if self.core.is_closed() {
+            if out_len > 0 {
+                // Best effort: tell the peer why we close, but never hang on it.
+                let flush = flush_all(&mut io.writer, self.core.out());
+                let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
+            }
+            return false;
+        }
+        self.refresh_full();
+        // TCP backpressure: while a consumer's queue is full, the broker's
+        // frames wait in the socket, not in our memory.
+        let paused = !self.full.is_empty();
+        if paused != self.core.reading_paused() {
+            self.core.pause_reading(now(), paused);
+        }
+        let read_now = self.reading && !paused;
+        let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
+        let accept = take_commands && self.commands_open && out_len < OUT_HIGH_WATER;
+        let out: &OutQueue = &*self.core.out();
+        tokio::select! {
+            () = wake.notified.as_mut() => {
+                wake.renew();
+                self.handle_wake()
+            }
+            read = io.reader.read_buf(&mut io.rx), if read_now => self.after_read(read, &mut io.rx),
+            written = write_some(&mut io.writer, out), if out_len > 0 => {
+                self.after_write(written, &mut io.writer).await
+            }
+            command = self.commands.recv(), if accept => self.take_commands(command),
+            () = sleep_until(deadline), if deadline.is_some() => self.core.handle_timeout(now()),
+        }
+        true
+    }
+
+    /// Starts over on a new socket: the core's handshake, a fresh read.
+    pub(crate) fn reconnect_core(&mut self) {
+        self.core.reconnect(now());
+        self.reading = true;
+        self.full.clear();
+        if let Some(tap) = &mut self.tap {
+            tap.sent.clear();
+            tap.header_shown = false;
+        }
     }
 
     /// What a read of the socket gave: octets to decode, EOF or an error.
@@ -592,15 +732,25 @@ impl Driver {
                 returns,
             } => self.core.open_channel(
                 now,
-                Waiter::OpenChannel(Box::new((reply, ChannelEntry { route, returns }))),
+                Waiter::OpenChannel(Box::new((reply, ChannelEntry::new(route, returns)))),
             ),
             Command::Call {
                 channel,
                 method,
                 reply,
-            } => self
-                .core
-                .call(now, channel, *method, reply.map(Waiter::Reply)),
+            } => {
+                let waiter = match reply {
+                    Some(reply) if self.records(&method) => {
+                        Some(Waiter::Record(Box::new(RecordWaiter {
+                            reply,
+                            channel: channel.id,
+                            method: (*method).clone(),
+                        })))
+                    }
+                    reply => reply.map(Waiter::Reply),
+                };
+                self.core.call(now, channel, *method, waiter)
+            }
             Command::Settle {
                 channel,
                 delivery_tag,
@@ -614,15 +764,14 @@ impl Driver {
                 gauge,
             } => {
                 // The tag asked for is the one used if nowait (no consume-ok).
-                let (tag, no_ack) = match &*method {
-                    Method::BasicConsume(c) => (c.consumer_tag.clone(), c.no_ack),
-                    _ => (ShortString::default(), false),
+                let consume = match &*method {
+                    Method::BasicConsume(c) => c.clone(),
+                    _ => BasicConsume::default(),
                 };
                 let waiter = Waiter::Consume(Box::new(ConsumeWaiter {
                     reply,
                     channel,
-                    no_ack,
-                    tag,
+                    consume,
                     deliveries,
                     gauge,
                 }));
@@ -632,7 +781,14 @@ impl Driver {
                 channel,
                 message,
                 ticket,
-            } => self.core.publish(now, channel, message, ticket),
+            } => {
+                if ticket.is_some() {
+                    if let Some(entry) = self.channels.get_mut(&channel.id) {
+                        entry.sent_ticket = ticket;
+                    }
+                }
+                self.core.publish(now, channel, message, ticket)
+            }
             Command::CloseChannel { channel, reply } => {
                 self.core.close_channel(now, channel, Waiter::Reply(reply))
             }
@@ -709,6 +865,7 @@ impl Driver {
                 } => {
                     if let Some(consumer) = self.consumers.remove(&(channel, consumer_tag)) {
                         let _ = consumer.tx.send(ConsumerMsg::End(None));
+                        self.consumer_gone(&consumer.consume.queue);
                     }
                 }
                 Event::ChannelClosed { channel, error } => {
@@ -731,26 +888,37 @@ impl Driver {
                     self.shared.blocked.send_replace(reason);
                 }
                 Event::Closed(error) => {
-                    // First what every call checks, so that nothing done
-                    // after a handle hears of the end can look done: the
-                    // error, the queue of commands (a send now fails instead
-                    // of queueing a frame that is never written), the
-                    // channels; only then the consumers and waiters.
-                    let _ = self.shared.error.set(error.clone());
-                    self.commands.close();
-                    for (_, entry) in self.channels.drain() {
-                        entry.route.end(error.clone());
-                    }
-                    self.shared.blocked.send_replace(None);
-                    self.shared.closed.send_replace(true);
-                    if let Some(opened) = self.opened.take() {
-                        let _ = opened.send(Err(error.clone()));
-                    }
-                    for (_, consumer) in self.consumers.drain() {
-                        let _ = consumer.tx.send(ConsumerMsg::End(Some(error.clone())));
+                    if self.recovers(&error) {
+                        self.on_lost(&error);
+                        self.lost = Some(error);
+                    } else {
+                        self.end_all(error);
                     }
                 }
             }
+        }
+    }
+
+    /// The connection is over for good: every handle hears `error`.
+    pub(crate) fn end_all(&mut self, error: Error) {
+        // First what every call checks, so that nothing done after a
+        // handle hears of the end can look done: the error, the queue of
+        // commands (a send now fails instead of queueing a frame that is
+        // never written), the channels; only then the consumers and waiters.
+        let _ = self.shared.error.set(error.clone());
+        let error = self.shared.error.get().cloned().unwrap_or(error);
+        self.commands.close();
+        for (_, entry) in self.channels.drain() {
+            entry.route.end(error.clone());
+        }
+        self.shared.blocked.send_replace(None);
+        self.shared.recovering.send_replace(false);
+        self.shared.closed.send_replace(true);
+        if let Some(opened) = self.opened.take() {
+            let _ = opened.send(Err(error.clone()));
+        }
+        for (_, consumer) in self.consumers.drain() {
+            let _ = consumer.tx.send(ConsumerMsg::End(Some(error.clone())));
         }
     }
 
@@ -855,8 +1023,9 @@ impl Driver {
                 let _ = tx.send(result);
             }
             Waiter::OpenChannel(open) => {
-                let (reply, entry) = *open;
+                let (reply, mut entry) = *open;
                 if let Ok(Reply::ChannelOpened(channel)) = &result {
+                    entry.channel = Some(*channel);
                     self.channels.insert(channel.id, entry);
                 }
                 let _ = reply.send(result);
@@ -865,25 +1034,40 @@ impl Driver {
                 let ConsumeWaiter {
                     reply,
                     channel,
-                    no_ack,
-                    tag,
+                    mut consume,
                     deliveries,
                     gauge,
                 } = *consume;
                 let tag = match &result {
                     Ok(Reply::Method(Method::BasicConsumeOk(ok))) => Some(ok.consumer_tag.clone()),
-                    Ok(Reply::Done) => Some(tag),
+                    Ok(Reply::Done) => Some(consume.consumer_tag.clone()),
                     _ => None,
                 };
                 if let Some(tag) = tag {
+                    consume.consumer_tag = tag.clone();
+                    consume.nowait = false;
                     let consumer = ConsumerEntry {
                         channel,
-                        no_ack,
+                        no_ack: consume.no_ack,
                         tx: deliveries,
                         gauge,
                         cancelling: false,
+                        consume,
                     };
                     self.consumers.insert((channel.id, tag), consumer);
+                }
+                let _ = reply.send(result);
+            }
+            Waiter::Record(record) => {
+                let RecordWaiter {
+                    reply,
+                    channel,
+                    method,
+                } = *record;
+                match &result {
+                    Ok(Reply::Method(answer)) => self.record(channel, &method, Some(answer)),
+                    Ok(_) => self.record(channel, &method, None),
+                    Err(_) => {}
                 }
                 let _ = reply.send(result);
             }
