@@ -11,8 +11,8 @@ use crate::channel::Channel;
 use crate::config::ConnectionConfig;
 use crate::consumer::AckTimeoutWarning;
 use crate::driver::{
-    arrange, lock, tcp_connector, ChannelRoute, Command, Driver, Reconnect, ReplyTx, Shared,
-    RETURN_QUEUE,
+    arrange, lock, tcp_connector, ChannelRoute, Command, Connector, Driver, Reconnect, ReplyTx,
+    Shared, RETURN_QUEUE,
 };
 use crate::error::{Error, Result};
 use crate::proto::{Reply, Tuning};
@@ -64,7 +64,31 @@ impl Connection {
     /// The connection is recovered if it is lost later (see
     /// [`crate::Recovery`]).
     pub async fn connect(config: ConnectionConfig) -> Result<Self> {
-        let connector = tcp_connector();
+        Self::connect_via(config, tcp_connector()).await
+    }
+
+    /// Connects like [`Connection::connect`], opening each byte stream with
+    /// `connect` (a transport of your own: a Unix socket, a tunnel, TLS set
+    /// up your way...). Unlike [`Connection::connect_stream`], the client
+    /// can open a stream again, so the connection is recovered.
+    pub async fn connect_with<S, F, Fut>(config: ConnectionConfig, connect: F) -> Result<Self>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        F: Fn(Endpoint) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::io::Result<S>> + Send + 'static,
+    {
+        let connect = Arc::new(connect);
+        let connector: Connector<S> = Arc::new(move |endpoint| {
+            let opening = connect(endpoint);
+            Box::pin(async move { opening.await.map_err(Error::io) })
+        });
+        Self::connect_via(config, connector).await
+    }
+
+    async fn connect_via<S>(config: ConnectionConfig, connector: Connector<S>) -> Result<Self>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let mut rng = Backoff::new(
             config.recovery.initial_delay,
             config.recovery.max_delay,

@@ -36,7 +36,7 @@ use crate::tap::{Direction, FrameTap, TapEvent, Tapped};
 
 mod restore;
 
-pub(crate) use restore::{arrange, tcp_connector, Reconnect};
+pub(crate) use restore::{arrange, tcp_connector, Connector, Reconnect};
 
 /// Stop taking commands while this much is waiting to be written: publishers
 /// then wait in the command queue instead of filling memory.
