@@ -12,7 +12,7 @@ mod common;
 
 use amqp_client::wire::Frame;
 use amqp_client::{
-    BasicGetOptions, ConnectionConfig, Error, FieldTable, QueueDeclareOptions, ReplyCode,
+    BasicGetOptions, ConnectionConfig, Error, FieldTable, QueueDeclareOptions, Recovery, ReplyCode,
 };
 use amqp_testkit::proxy::{Direction, Fate, FaultProxy, Match};
 use common::*;
@@ -21,7 +21,9 @@ use common::*;
 async fn close_connection_by_the_operator_is_a_320_on_pending_and_later_calls() {
     amqp_testkit::require_broker();
     let connection_name = amqp_testkit::unique_name("amqp-testkit-forced");
-    let conn = connect_with(config().with_connection_name(connection_name.clone())).await;
+    // Without recovery, which would reconnect (recovery.rs tests that).
+    let config = config().with_recovery(Recovery::disabled());
+    let conn = connect_with(config.with_connection_name(connection_name.clone())).await;
     let ch = channel(&conn).await;
     let q = fresh_queue(&ch, "forced").await;
     let _cleanup = Cleanup::queues(&[&q]);
@@ -154,7 +156,8 @@ async fn a_publish_cut_between_its_header_and_its_body_fails_with_io_and_is_neve
     amqp_testkit::require_broker();
     let url = amqp_testkit::amqp_url();
     let proxy = FaultProxy::start_for_url(&url).await.expect("a proxy");
-    let conn = connect_with(ConnectionConfig::from_uri(&proxy.url_for(&url)).unwrap()).await;
+    let config = ConnectionConfig::from_uri(&proxy.url_for(&url)).unwrap();
+    let conn = connect_with(config.with_recovery(Recovery::disabled())).await;
     let ch = confirm_channel(&conn).await;
     let q = fresh_queue(&ch, "cut-mid-publish").await;
     let _cleanup = Cleanup::queues(&[&q]);

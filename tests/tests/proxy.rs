@@ -13,7 +13,9 @@ use amqp_client::wire::{
     BasicAck, ChannelClose, ChannelCloseOk, ConnectionBlocked, ConnectionUnblocked, Frame, Method,
     QueueDeclareOk, PROTOCOL_HEADER,
 };
-use amqp_client::{ConnectionConfig, Error, FieldTable, FieldValue, Heartbeat, ReplyCode};
+use amqp_client::{
+    ConnectionConfig, Error, FieldTable, FieldValue, Heartbeat, Recovery, ReplyCode,
+};
 use amqp_testkit::proxy::{self, Direction, Fate, FaultProxy, FrameEvent, Match, What};
 use common::*;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -31,9 +33,12 @@ async fn start_proxy() -> FaultProxy {
         .expect("start a FaultProxy")
 }
 
-/// The shared broker's connection settings, pointed at `proxy`.
+/// The shared broker's connection settings, pointed at `proxy`. Without recovery: these tests
+/// look at each fault as the connection meets it (recovery through the proxy: `recovery.rs`).
 fn via(proxy: &FaultProxy) -> ConnectionConfig {
-    ConnectionConfig::from_uri(&proxy.url_for(&amqp_testkit::amqp_url())).expect("proxy URL")
+    ConnectionConfig::from_uri(&proxy.url_for(&amqp_testkit::amqp_url()))
+        .expect("proxy URL")
+        .with_recovery(Recovery::disabled())
 }
 
 /// The first event matching `predicate`, failing the test (with the log's tail) after [`EVENT`].
@@ -940,7 +945,8 @@ async fn the_cli_cuts_after_n_frames() {
     amqp_testkit::require_broker();
     let mut cli = spawn_cli(&["--cut-after", "7"]).await;
     let url = proxy::url_for_addr(&amqp_testkit::amqp_url(), cli_addr(&mut cli).await);
-    let conn = connect_with(ConnectionConfig::from_uri(&url).expect("URL")).await;
+    let config = ConnectionConfig::from_uri(&url).expect("URL");
+    let conn = connect_with(config.with_recovery(Recovery::disabled())).await;
     let opened = step("channel.open", conn.open_channel()).await;
     assert!(matches!(opened, Err(Error::Io(_))), "{opened:?}");
     cli.kill().await.expect("kill amqp-proxy");

@@ -99,8 +99,12 @@ fn start_cluster() -> Mutex<Cluster> {
 }
 
 /// The connection settings for `url`.
+/// Without recovery: these tests watch each fault end the connection (the client recovering
+/// across the same faults: `recovery.rs`, `recovery_cluster.rs`).
 fn config_for(url: &str) -> ConnectionConfig {
-    ConnectionConfig::from_uri(url).expect("the node's URL parses")
+    ConnectionConfig::from_uri(url)
+        .expect("the node's URL parses")
+        .with_recovery(amqp_client::Recovery::disabled())
 }
 
 // ===== a private node =====
