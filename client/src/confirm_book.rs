@@ -232,6 +232,18 @@ impl ConfirmBook {
         count
     }
 
+    /// The tickets up to `last` not yet settled, in order.
+    pub(crate) fn unsettled_up_to(&self, last: u64) -> Vec<u64> {
+        let state = self.lock();
+        if state.ended.is_some() {
+            return Vec::new();
+        }
+        let end = last.saturating_add(1).min(state.next_ticket);
+        (state.settled_below..end)
+            .filter(|t| !state.ahead.contains_key(t))
+            .collect()
+    }
+
     /// The confirm of `ticket` was dropped: whatever the broker answers for
     /// it is not kept, and what is kept already is freed.
     pub(crate) fn forget(&self, ticket: u64) {

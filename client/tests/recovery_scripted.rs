@@ -767,3 +767,72 @@ async fn with_recovery_disabled_a_lost_connection_ends_every_handle() {
 }
 
 use bytes::Bytes;
+
+#[tokio::test(start_paused = true)]
+async fn with_republish_on_publishes_in_doubt_go_out_again_marked_and_are_confirmed() {
+    let recovery = Recovery::enabled().with_republish(1 << 20);
+    let (conn, mut b1, mut network) = connect(config().with_recovery(recovery)).await;
+    let mut events = conn.events();
+    let ch = support::confirm_channel(&conn, &mut b1).await;
+    let mut confirms = Vec::new();
+    for body in ["p1", "p2", "p3"] {
+        confirms.push(
+            ch.basic_publish("", "q", Default::default(), Default::default(), body)
+                .await
+                .unwrap(),
+        );
+    }
+    for _ in 0..3 {
+        recv_publish(&mut b1).await;
+    }
+    b1.send_method(
+        1,
+        BasicAck {
+            delivery_tag: 1,
+            multiple: false,
+        },
+    )
+    .await;
+    b1.hang_up();
+    let mut b2 = network.next().await;
+    b2.accept_channel().await;
+    answer(
+        &mut b2,
+        1,
+        |m| matches!(m, Method::ConfirmSelect(_)),
+        ConfirmSelectOk {},
+    )
+    .await;
+    // p2 and p3, not p1 (acked before the loss), marked as possible duplicates.
+    for expected in ["p2", "p3"] {
+        match b2.recv_method().await {
+            (1, Method::BasicPublish(_)) => {}
+            other => panic!("{other:?}"),
+        }
+        let Frame::Header { header, .. } = b2.recv_frame().await else {
+            panic!("a content header")
+        };
+        let headers = header.properties.headers.expect("headers");
+        assert_eq!(
+            headers.get(amqp_client::REPUBLISHED_HEADER),
+            Some(&FieldValue::Boolean(true))
+        );
+        match b2.recv_frame().await {
+            Frame::Body { payload, .. } => assert_eq!(&payload[..], expected.as_bytes()),
+            other => panic!("{other}"),
+        }
+    }
+    b2.send_method(
+        1,
+        BasicAck {
+            delivery_tag: 2,
+            multiple: true,
+        },
+    )
+    .await;
+    for c in confirms {
+        within("confirm", c.wait()).await.unwrap();
+    }
+    let seen = events_until_settled(&mut events).await;
+    assert!(names(&seen).contains(&"republished"), "{seen:?}");
+}

@@ -30,6 +30,7 @@ use crate::consumer::AckTimeoutWarning;
 use crate::error::Error;
 use crate::fast_hash::FastMap;
 use crate::proto::{ChannelRef, Content, Core, Event, OutQueue, Outgoing, Reply, Settle, Tuning};
+use crate::recovery::replay::Replay;
 use crate::recovery::topology::Topology;
 use crate::recovery::{ConnectionEvent, Endpoint, Recovery};
 use crate::tap::{Direction, FrameTap, TapEvent, Tapped};
@@ -197,6 +198,8 @@ pub(crate) struct ChannelEntry {
     /// The last confirm ticket handed to the core: the publishes up to it
     /// left (or were failed by the core), those after it wait in the queue.
     pub(crate) sent_ticket: Option<u64>,
+    /// With re-publishing on: copies of the unsettled confirm-mode publishes.
+    pub(crate) replay: Replay,
 }
 
 impl ChannelEntry {
@@ -208,6 +211,7 @@ impl ChannelEntry {
             qos: [None, None],
             confirm: false,
             sent_ticket: None,
+            replay: Replay::default(),
         }
     }
 }
@@ -782,9 +786,10 @@ impl Driver {
                 message,
                 ticket,
             } => {
-                if ticket.is_some() {
-                    if let Some(entry) = self.channels.get_mut(&channel.id) {
-                        entry.sent_ticket = ticket;
+                if let (Some(ticket), Some(entry)) = (ticket, self.channels.get_mut(&channel.id)) {
+                    entry.sent_ticket = Some(ticket);
+                    if let (Some(budget), true) = (self.recovery.republish, self.recovery.enabled) {
+                        entry.replay.keep(ticket, &message, budget);
                     }
                 }
                 self.core.publish(now, channel, message, ticket)
@@ -834,9 +839,10 @@ impl Driver {
                     multiple,
                     result,
                 } => {
-                    if let Some(entry) = self.channels.get(&channel) {
+                    if let Some(entry) = self.channels.get_mut(&channel) {
                         let route = &entry.route;
                         route.release(route.book.settle(ticket, multiple, result));
+                        entry.replay.settled(ticket, multiple);
                     }
                 }
                 Event::Delivery { channel, content } => self.deliver(channel, content),

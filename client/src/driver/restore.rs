@@ -165,8 +165,18 @@ impl Driver {
                 .stale_up_to
                 .store(self.core.last_tag(*id), Ordering::Release);
             route.flow.send_replace(true);
-            if let Some(ticket) = entry.sent_ticket.take() {
+            let Some(ticket) = entry.sent_ticket.take() else {
+                continue;
+            };
+            if self.recovery.republish.is_none() {
                 route.release(route.book.settle(ticket, true, Err(in_doubt.clone())));
+                continue;
+            }
+            // Those kept are published again after the recovery.
+            for t in route.book.unsettled_up_to(ticket) {
+                if !entry.replay.holds(t) {
+                    route.release(route.book.settle(t, false, Err(in_doubt.clone())));
+                }
             }
         }
         // A consumer whose handle was dropped is not restored.
@@ -188,6 +198,11 @@ impl Driver {
         let mut attempts = 0u32;
         let mut last = cause;
         loop {
+            // Every handle dropped meanwhile: nobody is left to recover for.
+            if self.commands.is_closed() {
+                self.end_all(Error::ClientClosed);
+                return None;
+            }
             if self
                 .recovery
                 .max_attempts
@@ -323,7 +338,34 @@ impl Driver {
                 .await?
                 .ok();
         }
+        self.republish();
         Ok(())
+    }
+
+    /// Publishes again what was kept of the unsettled publishes (see
+    /// [`crate::Recovery::with_republish`]), under their tickets: their
+    /// confirms now come from the new connection.
+    fn republish(&mut self) {
+        let mut ids: Vec<u16> = self.channels.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(entry) = self.channels.get_mut(&id) else {
+                continue;
+            };
+            let (Some(channel), copies) = (entry.channel, entry.replay.republish()) else {
+                continue;
+            };
+            let Some(&(last, _)) = copies.last() else {
+                continue;
+            };
+            entry.sent_ticket = Some(last);
+            let count = copies.len();
+            for (ticket, message) in copies {
+                self.core.publish(now(), channel, message, Some(ticket));
+            }
+            self.shared
+                .emit(ConnectionEvent::Republished { channel: id, count });
+        }
     }
 
     async fn restore_channel<S: AsyncRead + AsyncWrite + Unpin>(

@@ -261,6 +261,7 @@ impl Confirms {
 /// A message to publish: basic.publish, its properties and its body.
 /// Handed around boxed, from the handle to the core: the properties are
 /// ~500 octets, and a pointer is cheaper to move through the command queue.
+#[derive(Clone)]
 pub(crate) struct Outgoing {
     /// basic.publish.
     pub(crate) method: Method,

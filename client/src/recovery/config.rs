@@ -35,7 +35,6 @@ pub struct Recovery {
     pub(crate) max_attempts: Option<u32>,
     pub(crate) wait_timeout: Duration,
     pub(crate) republish: Option<usize>,
-    pub(crate) reconsume_cancelled: bool,
 }
 
 impl Default for Recovery {
@@ -47,7 +46,6 @@ impl Default for Recovery {
             max_attempts: None,
             wait_timeout: DEFAULT_RECOVERY_WAIT,
             republish: None,
-            reconsume_cancelled: false,
         }
     }
 }
@@ -108,14 +106,6 @@ impl Recovery {
     /// in doubt as without this option.
     pub fn with_republish(mut self, max_bytes: usize) -> Self {
         self.republish = Some(max_bytes);
-        self
-    }
-
-    /// Re-consume (with backoff, while the queue exists) when the broker
-    /// cancels a consumer (basic.cancel: queue deleted, quorum queue leader
-    /// moved) instead of ending it with [`crate::Error::ConsumerCancelled`].
-    pub fn with_reconsume_cancelled(mut self, reconsume: bool) -> Self {
-        self.reconsume_cancelled = reconsume;
         self
     }
 }

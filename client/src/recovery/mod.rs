@@ -22,6 +22,7 @@
 pub(crate) mod backoff;
 pub(crate) mod config;
 pub(crate) mod event;
+pub(crate) mod replay;
 pub(crate) mod topology;
 
 pub use config::{
