@@ -13,10 +13,14 @@
 //!                amqp-wire: Frame::decode / encode (pure codec)
 //! ```
 //!
-//! The handles only talk to the driver through queues, so they can be
-//! re-bound to a new socket (connection recovery, later), and the driver
-//! runs over any `AsyncRead + AsyncWrite` ([`Connection::connect_stream`]),
-//! TLS included.
+//! The handles only talk to the driver through queues, so when the
+//! connection is lost the driver recovers it on a new socket behind the
+//! same handles ([`Recovery`], on by default: channels, qos, confirm mode,
+//! exchanges, queues, bindings and consumers are restored, stale delivery
+//! tags are refused, every publish ends acked, nacked, returned or in
+//! doubt; [`Connection::events`] tells the story). The driver runs over any
+//! `AsyncRead + AsyncWrite`: [`Connection::connect_with`] opens streams
+//! your way (and recovers), [`Connection::connect_stream`] takes one.
 //!
 //! ```no_run
 //! use amqp_client::{BasicProperties, FieldTable, QueueDeclareOptions};

@@ -836,3 +836,41 @@ async fn with_republish_on_publishes_in_doubt_go_out_again_marked_and_are_confir
     let seen = events_until_settled(&mut events).await;
     assert!(names(&seen).contains(&"republished"), "{seen:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_first_handshake_that_fails_fails_connect_instead_of_recovering() {
+    let (connect, mut network) = network();
+    let (conn, ()) = tokio::join!(Connection::connect_with(config(), connect), async {
+        let (_, mut broker) = network.brokers.recv().await.unwrap();
+        broker.read_protocol_header().await;
+        broker.hang_up();
+    });
+    assert!(matches!(conn, Err(Error::Io(_))), "{conn:?}");
+    assert!(network.brokers.try_recv().is_err(), "no second connection");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recovery_nobody_is_left_for_stops() {
+    let (conn, b1, network) = connect(config()).await;
+    network.refusing.store(u32::MAX, Ordering::Release);
+    let mut events = conn.events();
+    b1.hang_up();
+    while !matches!(
+        next_event(&mut events).await,
+        ConnectionEvent::AttemptFailed { .. }
+    ) {}
+    drop(conn);
+    // At most the attempt under way finishes; then no more connections are tried.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let left = network.refusing.load(Ordering::Acquire);
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(network.refusing.load(Ordering::Acquire), left);
+    let rest: Vec<_> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    assert!(
+        matches!(
+            rest.last(),
+            None | Some(ConnectionEvent::AttemptFailed { .. } | ConnectionEvent::Recovering { .. })
+        ),
+        "{rest:?}"
+    );
+}

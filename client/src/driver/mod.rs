@@ -546,7 +546,8 @@ impl Driver {
         let mut io = Io::new(stream);
         loop {
             while self.turn(&mut io, &mut wake, true).await {}
-            let _ = io.writer.shutdown().await;
+            // Bounded: a dead peer may never take a TLS close_notify.
+            let _ = tokio::time::timeout(Duration::from_secs(1), io.writer.shutdown()).await;
             let (Some(cause), Some(reconnect)) = (self.lost.take(), reconnect.as_mut()) else {
                 break;
             };

@@ -104,10 +104,13 @@ pub(crate) fn arrange(
 
 impl Driver {
     /// Whether the connection, ended with `error`, is to be recovered:
-    /// recovery is on and the loss is one it recovers from; once
-    /// recovering, every failed attempt is for [`Driver::recover`] to judge.
+    /// recovery is on, the first handshake had finished (a failed first
+    /// connect fails `Connection::connect`) and the loss is one it
+    /// recovers from; once recovering, every failed attempt is for
+    /// [`Driver::recover`] to judge.
     pub(super) fn recovers(&self, error: &Error) -> bool {
         self.recovery.enabled
+            && self.opened.is_none()
             && self.commands_open
             && (*self.shared.recovering.borrow() || error.is_recoverable())
     }
