@@ -874,3 +874,63 @@ async fn a_recovery_nobody_is_left_for_stops() {
         "{rest:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_transaction_cut_by_a_recovery_cannot_commit_half_of_itself() {
+    let (conn, mut b1, mut network) = connect(config()).await;
+    let ch = open_channel(&conn, &mut b1).await;
+    let (selected, ()) = tokio::join!(
+        ch.tx_select(),
+        answer(
+            &mut b1,
+            1,
+            |m| matches!(m, Method::TxSelect(_)),
+            TxSelectOk {}
+        )
+    );
+    selected.unwrap();
+    ch.basic_publish("", "q", Default::default(), Default::default(), "m1")
+        .await
+        .unwrap();
+    recv_publish(&mut b1).await;
+    b1.hang_up();
+    let mut b2 = network.next().await;
+    b2.accept_channel().await;
+    answer(
+        &mut b2,
+        1,
+        |m| matches!(m, Method::TxSelect(_)),
+        TxSelectOk {},
+    )
+    .await;
+    ch.basic_publish("", "q", Default::default(), Default::default(), "m2")
+        .await
+        .unwrap();
+    recv_publish(&mut b2).await;
+    // m1 was lost with the connection: committing m2 alone would be half
+    // a transaction. It is rolled back instead, and the commit fails.
+    let (committed, ()) = tokio::join!(
+        ch.tx_commit(),
+        answer(
+            &mut b2,
+            1,
+            |m| matches!(m, Method::TxRollback(_)),
+            TxRollbackOk {}
+        )
+    );
+    assert!(
+        matches!(committed, Err(Error::ConnectionLost { .. })),
+        "{committed:?}"
+    );
+    // The next transaction commits as usual.
+    let (committed, ()) = tokio::join!(
+        ch.tx_commit(),
+        answer(
+            &mut b2,
+            1,
+            |m| matches!(m, Method::TxCommit(_)),
+            TxCommitOk {}
+        )
+    );
+    committed.unwrap();
+}

@@ -195,6 +195,8 @@ pub(crate) struct ChannelEntry {
     pub(crate) qos: [Option<BasicQos>; 2],
     /// For recovery: confirm.select was accepted.
     pub(crate) confirm: bool,
+    /// For recovery: tx.select was accepted.
+    pub(crate) tx: bool,
     /// The last confirm ticket handed to the core: the publishes up to it
     /// left (or were failed by the core), those after it wait in the queue.
     pub(crate) sent_ticket: Option<u64>,
@@ -210,6 +212,7 @@ impl ChannelEntry {
             channel: None,
             qos: [None, None],
             confirm: false,
+            tx: false,
             sent_ticket: None,
             replay: Replay::default(),
         }
@@ -234,6 +237,9 @@ pub(crate) struct ChannelRoute {
     /// Delivery tags up to this one are from a connection since lost: an
     /// ack of one is refused ([`Error::StaleDeliveryTag`]), never sent.
     pub(crate) stale_up_to: AtomicU64,
+    /// A transaction was under way when the connection was lost (why):
+    /// the next tx.commit must fail.
+    lost_transaction: Mutex<Option<Error>>,
 }
 
 impl ChannelRoute {
@@ -247,7 +253,17 @@ impl ChannelRoute {
             book: ConfirmBook::default(),
             shared,
             stale_up_to: AtomicU64::new(0),
+            lost_transaction: Mutex::new(None),
         }
+    }
+
+    /// Why the transaction under way was lost, once (see `tx_commit`).
+    pub(crate) fn take_lost_transaction(&self) -> Option<Error> {
+        lock(&self.lost_transaction).take()
+    }
+
+    pub(crate) fn transaction_lost(&self, cause: Error) {
+        *lock(&self.lost_transaction) = Some(cause);
     }
 
     /// `n` confirm-mode publishes are settled (acked, nacked, or failed

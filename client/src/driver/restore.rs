@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amqp_wire::{ConfirmSelect, Method, QueueDeclare, ReplyCode, ShortString};
+use amqp_wire::{ConfirmSelect, Method, QueueDeclare, ReplyCode, ShortString, TxSelect};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot::{self, error::TryRecvError};
@@ -119,7 +119,10 @@ impl Driver {
     pub(super) fn records(&self, method: &Method) -> bool {
         self.recovery.enabled
             && (Topology::records(method)
-                || matches!(method, Method::BasicQos(_) | Method::ConfirmSelect(_)))
+                || matches!(
+                    method,
+                    Method::BasicQos(_) | Method::ConfirmSelect(_) | Method::TxSelect(_)
+                ))
     }
 
     /// The broker accepted `method` on `channel`: remember it.
@@ -133,6 +136,11 @@ impl Driver {
             Method::ConfirmSelect(_) => {
                 if let Some(entry) = self.channels.get_mut(&channel) {
                     entry.confirm = true;
+                }
+            }
+            Method::TxSelect(_) => {
+                if let Some(entry) = self.channels.get_mut(&channel) {
+                    entry.tx = true;
                 }
             }
             _ => self.topology.record(method, answer),
@@ -168,6 +176,9 @@ impl Driver {
                 .stale_up_to
                 .store(self.core.last_tag(*id), Ordering::Release);
             route.flow.send_replace(true);
+            if entry.tx {
+                route.transaction_lost(error.clone());
+            }
             let Some(ticket) = entry.sent_ticket.take() else {
                 continue;
             };
@@ -399,6 +410,9 @@ impl Driver {
             .collect();
         if entry.confirm {
             methods.push(ConfirmSelect { nowait: false }.into());
+        }
+        if entry.tx {
+            methods.push(TxSelect {}.into());
         }
         for method in methods {
             let entity = format!("{} on channel {id}", method.name());
