@@ -889,7 +889,8 @@ async fn a_transaction_cut_by_a_recovery_cannot_commit_half_of_itself() {
         )
     );
     selected.unwrap();
-    ch.basic_publish("", "q", Default::default(), Default::default(), "m1")
+    let _not_in_confirm_mode = ch
+        .basic_publish("", "q", Default::default(), Default::default(), "m1")
         .await
         .unwrap();
     recv_publish(&mut b1).await;
@@ -903,7 +904,8 @@ async fn a_transaction_cut_by_a_recovery_cannot_commit_half_of_itself() {
         TxSelectOk {},
     )
     .await;
-    ch.basic_publish("", "q", Default::default(), Default::default(), "m2")
+    let _not_in_confirm_mode = ch
+        .basic_publish("", "q", Default::default(), Default::default(), "m2")
         .await
         .unwrap();
     recv_publish(&mut b2).await;
