@@ -79,6 +79,10 @@ pub enum SaslMechanism {
     Plain,
     /// `AMQPLAIN`: a field table with LOGIN and PASSWORD (RabbitMQ's own).
     AmqPlain,
+    /// `EXTERNAL` (RFC 4422): no password; the broker takes the user name
+    /// from the TLS client certificate (RabbitMQ's
+    /// `rabbitmq_auth_mechanism_ssl` plugin).
+    External,
 }
 
 impl SaslMechanism {
@@ -87,9 +91,13 @@ impl SaslMechanism {
         match self {
             Self::Plain => "PLAIN",
             Self::AmqPlain => "AMQPLAIN",
+            Self::External => "EXTERNAL",
         }
     }
 }
+
+/// The IANA port for AMQP over TLS (`amqps://`).
+pub const DEFAULT_TLS_PORT: u16 = 5671;
 
 /// Everything needed to open a connection. Build it from a URI with
 /// [`ConnectionConfig::from_uri`] or field by field with the `with_*` methods.
@@ -151,6 +159,9 @@ pub struct ConnectionConfig {
     pub endpoint_order: EndpointOrder,
     /// What happens when the connection is lost (recovered by default).
     pub recovery: Recovery,
+    /// TLS (`amqps://`): how to verify the broker and who we are.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for ConnectionConfig {
@@ -179,6 +190,8 @@ impl Default for ConnectionConfig {
             more_endpoints: Vec::new(),
             endpoint_order: EndpointOrder::default(),
             recovery: Recovery::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -209,6 +222,7 @@ impl fmt::Debug for ConnectionConfig {
             .field("endpoints", &self.endpoints())
             .field("endpoint_order", &self.endpoint_order)
             .field("recovery", &self.recovery)
+            .field("tls", &self.is_tls())
             .finish()
     }
 }
@@ -218,7 +232,8 @@ impl fmt::Display for ConnectionConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "amqp://{}@{}:{}/{}",
+            "{}://{}@{}:{}/{}",
+            if self.is_tls() { "amqps" } else { "amqp" },
             percent_encode(&self.username),
             self.host,
             self.port,
@@ -232,15 +247,31 @@ impl ConnectionConfig {
     /// the part that is wrong.
     pub fn from_uri(uri: &str) -> Result<Self> {
         let bad = |part: &'static str, reason: String| Error::InvalidUri { part, reason };
+        let mut config = Self::default();
         let rest = match uri.split_once("://") {
             Some(("amqp", rest)) => rest,
-            Some(("amqps", _)) => {
-                return Err(bad("scheme", "amqps (TLS) is not supported yet".into()))
+            #[cfg(feature = "tls")]
+            Some(("amqps", rest)) => {
+                config.port = DEFAULT_TLS_PORT;
+                config.tls = Some(crate::tls::TlsConfig::new());
+                rest
             }
-            Some((other, _)) => return Err(bad("scheme", format!("expected amqp, got {other:?}"))),
+            #[cfg(not(feature = "tls"))]
+            Some(("amqps", _)) => {
+                return Err(bad(
+                    "scheme",
+                    "amqps:// needs amqp-client built with its `tls` feature".into(),
+                ))
+            }
+            Some((other, _)) => {
+                return Err(bad(
+                    "scheme",
+                    format!("expected amqp or amqps, got {other:?}"),
+                ))
+            }
             None => return Err(bad("scheme", "missing \"amqp://\"".into())),
         };
-        let mut config = Self::default();
+        let mut tls = TlsQuery::default();
         let (rest, query) = match rest.split_once('?') {
             Some((r, q)) => (r, Some(q)),
             None => (rest, None),
@@ -318,10 +349,14 @@ impl ConnectionConfig {
                 }
                 // Known to RabbitMQ's URI spec but meaningless without TLS
                 // or for this client: accepted and ignored.
+                "cacertfile" | "certfile" | "keyfile" | "verify" | "server_name_indication" => {
+                    tls.set(key, percent_decode(value).map_err(|r| bad("query", r))?);
+                }
                 "auth_mechanism" => {
                     config.mechanism = match value {
                         "plain" | "PLAIN" => SaslMechanism::Plain,
                         "amqplain" | "AMQPLAIN" => SaslMechanism::AmqPlain,
+                        "external" | "EXTERNAL" => SaslMechanism::External,
                         other => {
                             return Err(bad("auth_mechanism", format!("{other:?} unsupported")))
                         }
@@ -332,7 +367,24 @@ impl ConnectionConfig {
                 }
             }
         }
+        tls.apply(&mut config)?;
         Ok(config)
+    }
+
+    /// Whether the connection uses TLS (`amqps://`).
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// Speaks TLS to the broker, as `tls` says (feature `tls`). The port
+    /// is not changed: set 5671 (or use an `amqps://` URI).
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: crate::tls::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Parses several URIs of one cluster (the form users of other clients
@@ -567,6 +619,87 @@ impl ConnectionConfig {
     }
 }
 
+/// RabbitMQ's TLS URI parameters, gathered first (certfile and keyfile
+/// go together) and applied once the scheme is known.
+#[derive(Default)]
+struct TlsQuery {
+    cacertfile: Option<String>,
+    certfile: Option<String>,
+    keyfile: Option<String>,
+    verify: Option<String>,
+    server_name: Option<String>,
+}
+
+impl TlsQuery {
+    fn set(&mut self, key: &str, value: String) {
+        let slot = match key {
+            "cacertfile" => &mut self.cacertfile,
+            "certfile" => &mut self.certfile,
+            "keyfile" => &mut self.keyfile,
+            "verify" => &mut self.verify,
+            _ => &mut self.server_name,
+        };
+        *slot = Some(value);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.cacertfile.is_none()
+            && self.certfile.is_none()
+            && self.keyfile.is_none()
+            && self.verify.is_none()
+            && self.server_name.is_none()
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn apply(self, _config: &mut ConnectionConfig) -> Result<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        Err(Error::InvalidUri {
+            part: "query",
+            reason: "TLS parameters need amqps:// (and the `tls` feature)".into(),
+        })
+    }
+
+    #[cfg(feature = "tls")]
+    fn apply(self, config: &mut ConnectionConfig) -> Result<()> {
+        let bad = |reason: String| Error::InvalidUri {
+            part: "query",
+            reason,
+        };
+        let Some(mut tls) = config.tls.take() else {
+            if self.is_empty() {
+                return Ok(());
+            }
+            return Err(bad("TLS parameters need amqps://".into()));
+        };
+        if let Some(ca) = &self.cacertfile {
+            tls = tls.with_ca_file(ca)?;
+        }
+        match (&self.certfile, &self.keyfile) {
+            (Some(cert), Some(key)) => tls = tls.with_client_cert_files(cert, key)?,
+            (None, None) => {}
+            _ => return Err(bad("certfile and keyfile go together".into())),
+        }
+        match self.verify.as_deref() {
+            None | Some("verify_peer") => {}
+            Some("verify_none") => tls = tls.dangerous_accept_any_certificate(),
+            Some(other) => {
+                return Err(bad(format!(
+                    "verify={other:?}: expected verify_peer or verify_none"
+                )))
+            }
+        }
+        match self.server_name.as_deref() {
+            None => {}
+            Some("disable") => tls = tls.without_sni(),
+            Some(name) => tls = tls.with_server_name(name),
+        }
+        config.tls = Some(tls);
+        Ok(())
+    }
+}
+
 fn split_host_port(s: &str) -> Result<(&str, Option<u16>), (&'static str, String)> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         // IPv6 literal: [::1]:5672
@@ -713,7 +846,9 @@ mod tests {
         assert_eq!(part("amqp://h?frame_max=100"), "frame_max");
         assert_eq!(part("amqp://h?bogus=1"), "query");
         assert_eq!(part("amqp://u:%zz@h"), "password");
+        #[cfg(not(feature = "tls"))]
         assert_eq!(part("amqps://h"), "scheme");
+        assert_eq!(part("amqp://h?cacertfile=/ca.pem"), "query");
     }
 
     #[test]

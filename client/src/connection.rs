@@ -64,6 +64,11 @@ impl Connection {
     /// The connection is recovered if it is lost later (see
     /// [`crate::Recovery`]).
     pub async fn connect(config: ConnectionConfig) -> Result<Self> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &config.tls {
+            let connector = crate::tls::tls_connector(tls)?;
+            return Self::connect_via(config, connector).await;
+        }
         Self::connect_via(config, tcp_connector()).await
     }
 

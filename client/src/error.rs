@@ -196,6 +196,25 @@ pub enum Error {
     /// [`crate::Recovery::with_wait_timeout`] and recovery had not finished.
     #[error("the connection was still recovering after {0:?}")]
     RecoveryTimeout(Duration),
+    /// The TLS handshake failed, or TLS met a peer that does not speak it;
+    /// `failure` says which and what to do.
+    #[error("TLS: {failure} ({detail})")]
+    Tls {
+        /// What went wrong, with advice.
+        failure: TlsFailure,
+        /// rustls's (or the socket's) own words.
+        detail: String,
+    },
+    /// The TLS settings cannot be used: a CA, certificate or key file that
+    /// is missing, unreadable or not PEM of the right kind (`file` names
+    /// it), or the `tls` feature is not built in.
+    #[error("TLS configuration: {}{reason}", .file.as_ref().map(|f| format!("{}: ", f.display())).unwrap_or_default())]
+    TlsConfig {
+        /// The file at fault, if a file.
+        file: Option<std::path::PathBuf>,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A bug in this client, not the broker's doing: an internal answer
     /// that does not fit the request it answers. Please report it.
     #[error("internal error in amqp-client (a bug, please report it): {0}")]
@@ -283,6 +302,45 @@ fn endpoint_errors(attempts: &[(crate::Endpoint, Error)]) -> String {
         .map(|(e, error)| format!("{e}: {error}"))
         .collect();
     each.join("; ")
+}
+
+/// Why a TLS connection failed, each with what to do about it (its
+/// `Display`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The broker's certificate is signed by a CA we do not trust.
+    UnknownIssuer,
+    /// The broker's certificate does not name the host we connected to.
+    NameMismatch,
+    /// The broker's certificate has expired (or is not valid yet).
+    Expired,
+    /// The broker's certificate is unusable for another reason.
+    BadServerCertificate,
+    /// The broker refused our client certificate (or wanted one).
+    ClientCertificateRefused,
+    /// The peer does not speak TLS (a plain AMQP port?), or a plain
+    /// connection met a TLS port.
+    NotTls,
+    /// A TLS listener answered our plain `amqp://` connection.
+    PlainClientOnTlsPort,
+    /// Anything else rustls reports.
+    Other,
+}
+
+impl std::fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::UnknownIssuer => "the broker's certificate is signed by a CA this client does not trust: add that CA (cacertfile=, TlsConfig::with_ca_file)",
+            Self::NameMismatch => "the broker's certificate is not valid for the host connected to: connect by a name the certificate lists, or name it (server_name_indication=, TlsConfig::with_server_name)",
+            Self::Expired => "the broker's certificate has expired or is not yet valid: renew it on the broker (or check this machine's clock)",
+            Self::BadServerCertificate => "the broker's certificate cannot be used: check it with openssl s_client",
+            Self::ClientCertificateRefused => "the broker refused this client's certificate (or required one): give one signed by a CA the broker trusts (certfile=/keyfile=, TlsConfig::with_client_cert_files)",
+            Self::NotTls => "the endpoint does not speak TLS: is it the plain AMQP port (5672)? use amqp:// there, or the TLS port (5671) with amqps://",
+            Self::PlainClientOnTlsPort => "the endpoint speaks TLS: use amqps:// (port 5671)",
+            Self::Other => "the TLS handshake failed",
+        })
+    }
 }
 
 /// The client's result type.

@@ -57,6 +57,8 @@ mod options;
 mod proto;
 mod recovery;
 mod tap;
+#[cfg(feature = "tls")]
+mod tls;
 mod x_death;
 
 pub use amqp_wire::{
@@ -66,13 +68,13 @@ pub use amqp_wire::{
 pub use channel::{Channel, PublishConfirm};
 pub use config::{
     ConnectionConfig, Heartbeat, SaslMechanism, DEFAULT_CHANNEL_MAX, DEFAULT_CONNECTION_TIMEOUT,
-    DEFAULT_PORT,
+    DEFAULT_PORT, DEFAULT_TLS_PORT,
 };
 pub use config::{DEFAULT_ACK_WARNING_FRACTION, DEFAULT_CLOSE_TIMEOUT, DEFAULT_CONSUMER_TIMEOUT};
 pub use config::{DEFAULT_CONSUMER_BUFFER, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_RPC_TIMEOUT};
 pub use connection::{connect, Connection};
 pub use consumer::{AckTimeoutWarning, Consumer, Delivery, GetOk, Returned};
-pub use error::{CloseReason, Error, Result};
+pub use error::{CloseReason, Error, Result, TlsFailure};
 pub use options::*;
 pub use proto::Tuning;
 pub use recovery::{
@@ -80,6 +82,8 @@ pub use recovery::{
     DEFAULT_RECOVERY_MAX_DELAY, DEFAULT_RECOVERY_WAIT, REPUBLISHED_HEADER,
 };
 pub use tap::{without_secrets, Direction, FrameTap, PrintTap, TapEvent, Tapped};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 pub use x_death::{DeadLetterReason, XDeath, X_DEATH_HEADER};
 
 /// The codec underneath, for frames, methods and field tables.

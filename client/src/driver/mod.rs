@@ -737,6 +737,19 @@ impl Driver {
                             Tapped::ProtocolHeader(&header),
                         );
                     }
+                    if !self.core.is_open() && is_tls_record(rx) {
+                        // Our plain handshake met a TLS listener, which
+                        // answers with a TLS alert record.
+                        let error = Error::Tls {
+                            failure: crate::TlsFailure::PlainClientOnTlsPort,
+                            detail: format!(
+                                "the broker answered with a TLS record ({:02x?})",
+                                &rx[..3]
+                            ),
+                        };
+                        self.core.handle_io_error(error);
+                        return false;
+                    }
                     self.core.handle_decode_error(now, &e);
                     return false;
                 }
@@ -1151,6 +1164,12 @@ impl Drop for Driver {
             entry.route.end(error.clone());
         }
     }
+}
+
+/// A TLS record header: content type (alert 21, handshake 22), then
+/// version 3.x.
+fn is_tls_record(rx: &[u8]) -> bool {
+    matches!(rx, [21 | 22, 3, 0..=4, ..])
 }
 
 async fn write_some<W: AsyncWrite + Unpin>(w: &mut W, out: &OutQueue) -> std::io::Result<usize> {

@@ -133,6 +133,8 @@ pub(crate) fn sasl_response(mechanism: SaslMechanism, user: &str, password: &str
             }
             LongString::from(buf.split_off(4).freeze())
         }
+        // The identity is the certificate's; the response is empty.
+        SaslMechanism::External => LongString::default(),
     }
 }
 
