@@ -53,6 +53,7 @@ mod consumer;
 mod driver;
 mod error;
 mod fast_hash;
+mod lazy_broadcast;
 mod options;
 mod proto;
 mod recovery;

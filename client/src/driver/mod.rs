@@ -23,12 +23,13 @@ use amqp_wire::{
 };
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 
 use crate::confirm_book::ConfirmBook;
 use crate::consumer::AckTimeoutWarning;
 use crate::error::Error;
 use crate::fast_hash::FastMap;
+use crate::lazy_broadcast::LazyBroadcast;
 use crate::proto::{ChannelRef, Content, Core, Event, OutQueue, Outgoing, Reply, Settle, Tuning};
 use crate::recovery::replay::Replay;
 use crate::recovery::topology::Topology;
@@ -49,6 +50,10 @@ const COMMAND_BATCH: usize = 256;
 
 /// Read buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// An idle connection's read buffer: the handshake's frames fit, and a
+/// busy connection grows it by [`READ_CHUNK`] at its first full read.
+const READ_START: usize = 4 * 1024;
 
 /// How many ack-timeout warnings a slow reader may fall behind by.
 const ACK_WARNINGS_BUFFER: usize = 1024;
@@ -299,7 +304,7 @@ pub(crate) struct Shared {
     /// What the current connection's handshake gave (updated on recovery).
     pub(crate) opened: Mutex<Option<(Tuning, FieldTable)>>,
     /// Recovery's events ([`crate::Connection::events`]).
-    pub(crate) events: broadcast::Sender<ConnectionEvent>,
+    pub(crate) events: LazyBroadcast<ConnectionEvent>,
     /// True while the connection is lost and being recovered: calls wait
     /// (at most `recovery_wait`) instead of queueing behind the recovery.
     pub(crate) recovering: watch::Sender<bool>,
@@ -312,7 +317,7 @@ pub(crate) struct Shared {
     /// Wakes a recovery in progress for `close_asked`.
     pub(crate) close_requested: Notify,
     pub(crate) closed: watch::Sender<bool>,
-    pub(crate) ack_warnings: broadcast::Sender<AckTimeoutWarning>,
+    pub(crate) ack_warnings: LazyBroadcast<AckTimeoutWarning>,
     /// The config's `max_in_flight`, for each channel opened.
     pub(crate) max_in_flight: Option<usize>,
     /// The config's `blocked_publish_timeout`.
@@ -335,14 +340,14 @@ impl Shared {
             error: OnceLock::new(),
             blocked: watch::Sender::new(None),
             opened: Mutex::new(None),
-            events: broadcast::Sender::new(EVENTS_BUFFER),
+            events: LazyBroadcast::new(EVENTS_BUFFER),
             recovering: watch::Sender::new(false),
             recovery_wait: config.recovery.wait_timeout,
             endpoint: Mutex::new(None),
             close_asked: std::sync::atomic::AtomicBool::new(false),
             close_requested: Notify::new(),
             closed: watch::Sender::new(false),
-            ack_warnings: broadcast::Sender::new(ACK_WARNINGS_BUFFER),
+            ack_warnings: LazyBroadcast::new(ACK_WARNINGS_BUFFER),
             max_in_flight: config.max_in_flight,
             blocked_publish_timeout: config.blocked_publish_timeout,
             consumer_buffer: config.consumer_buffer.max(1),
@@ -383,8 +388,7 @@ impl Shared {
     }
 
     pub(crate) fn emit(&self, event: ConnectionEvent) {
-        // No receiver is no error: nobody asked for events.
-        let _ = self.events.send(event);
+        self.events.send(|| event);
     }
 
     /// Waits until the connection has ended, and says why. Every wait in the
@@ -441,7 +445,7 @@ impl<S: AsyncRead + AsyncWrite> Io<S> {
         Self {
             reader,
             writer,
-            rx: BytesMut::with_capacity(READ_CHUNK),
+            rx: BytesMut::with_capacity(READ_START),
         }
     }
 }
@@ -722,7 +726,10 @@ impl Driver {
                     }
                 }
                 Ok(None) => {
-                    if rx.capacity() - rx.len() < 4096 {
+                    if rx.is_empty() && rx.capacity() > 4 * READ_CHUNK {
+                        // A burst of large frames is over: give the memory back.
+                        *rx = BytesMut::with_capacity(READ_CHUNK);
+                    } else if rx.capacity() - rx.len() < 4096 {
                         rx.reserve(READ_CHUNK);
                     }
                     return true;
@@ -845,7 +852,7 @@ impl Driver {
                     held_for,
                 } => {
                     // No receiver is no error: nobody asked for warnings.
-                    let _ = self.shared.ack_warnings.send(AckTimeoutWarning {
+                    self.shared.ack_warnings.send(|| AckTimeoutWarning {
                         connection_id: self.shared.id,
                         channel,
                         delivery_tag,

@@ -8,6 +8,9 @@ use std::io::IoSlice;
 use amqp_wire::{ack_frame, BasicAck};
 use bytes::{Buf, Bytes, BytesMut};
 
+/// An empty write buffer larger than this is given back.
+const TAIL_KEPT: usize = 256 * 1024;
+
 /// Bodies at least this large are queued by reference, not copied.
 pub(crate) const ZERO_COPY_MIN: usize = 16 * 1024;
 
@@ -118,6 +121,12 @@ impl OutQueue {
                 None => {
                     let n = n.min(self.tail.len());
                     self.tail.advance(n);
+                    if self.tail.is_empty() && self.tail.capacity() > TAIL_KEPT {
+                        // After a burst: an idle connection keeps little.
+                        self.tail = BytesMut::new();
+                        self.last_write_at = None;
+                        return;
+                    }
                     // A write that has begun to leave can no longer change.
                     self.last_write_at = self.last_write_at.and_then(|at| at.checked_sub(n));
                     return;
