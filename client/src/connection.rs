@@ -208,11 +208,16 @@ impl Connection {
             // handle ends with ClientClosed.
             self.shared.close_asked.store(true, Ordering::Release);
             self.shared.close_requested.notify_waiters();
-            return match self.closed().await {
-                Error::ClientClosed => Ok(()),
-                e if self.is_recovering() => Err(e),
-                _ => Ok(()),
-            };
+            let mut recovering = self.shared.recovering.subscribe();
+            tokio::select! {
+                _ = self.closed() => return Ok(()),
+                // Recovered just before it heard: close the new connection.
+                _ = recovering.wait_for(|r| !*r) => {}
+            }
+            self.shared.close_asked.store(false, Ordering::Release);
+            if !self.is_open() {
+                return Ok(()); // it ended meanwhile (gave up): closed all the same
+            }
         }
         match self.send_request(|reply| Command::Close { reply }).await {
             Ok(_) | Err(Error::ClientClosed) => Ok(()),
