@@ -859,4 +859,80 @@ mod tests {
         let e = ConnectionConfig::from_uri("amqp://bob:s3cr3t%@h").unwrap_err();
         assert!(!e.to_string().contains("s3cr3t"), "{e}");
     }
+
+    #[test]
+    fn repeated_uris_make_one_endpoint_list_with_one_login() {
+        let c = ConnectionConfig::from_uris(&["amqp://u:p@a:1/v", "amqp://u:p@b:2/v"]).unwrap();
+        let hosts: Vec<String> = c.endpoints().iter().map(ToString::to_string).collect();
+        assert_eq!(hosts, ["a:1", "b:2"]);
+        let e = ConnectionConfig::from_uris(&["amqp://u:p@a/v", "amqp://x:p@b/v"]).unwrap_err();
+        assert!(matches!(e, Error::InvalidUri { part: "uri", .. }), "{e}");
+        assert!(!e.to_string().contains(":p@"), "no password in {e}");
+    }
+
+    #[cfg(feature = "tls")]
+    mod tls {
+        use super::super::*;
+
+        #[test]
+        fn amqps_defaults_to_5671_with_verification_on() {
+            let c = ConnectionConfig::from_uri("amqps://u:p@h/v").unwrap();
+            assert_eq!(c.port, DEFAULT_TLS_PORT);
+            assert!(c.is_tls());
+            assert!(c.to_string().starts_with("amqps://"), "{c}");
+            let debug = format!("{:?}", c.tls.unwrap());
+            assert!(debug.contains("verify: true"), "{debug}");
+        }
+
+        #[test]
+        fn rabbitmqs_tls_parameters_are_understood() {
+            let c = ConnectionConfig::from_uri(
+                "amqps://h?verify=verify_none&server_name_indication=broker.example&auth_mechanism=external",
+            )
+            .unwrap();
+            assert_eq!(c.mechanism, SaslMechanism::External);
+            let debug = format!("{:?}", c.tls.unwrap());
+            assert!(
+                debug.contains("verify: false") && debug.contains("broker.example"),
+                "{debug}"
+            );
+        }
+
+        #[test]
+        fn a_missing_or_malformed_file_is_a_typed_error_naming_it() {
+            let e =
+                ConnectionConfig::from_uri("amqps://h?cacertfile=/nonexistent/ca.pem").unwrap_err();
+            let Error::TlsConfig { file, .. } = &e else {
+                panic!("{e:?}")
+            };
+            assert_eq!(
+                file.as_deref(),
+                Some(std::path::Path::new("/nonexistent/ca.pem"))
+            );
+            assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+            let dir = std::env::temp_dir().join(format!("amqp-tls-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let junk = dir.join("key.pem");
+            std::fs::write(&junk, "not a key").unwrap();
+            let e = crate::TlsConfig::new()
+                .with_client_cert_files(&junk, &junk)
+                .unwrap_err();
+            assert!(
+                matches!(&e, Error::TlsConfig { file: Some(f), .. } if *f == junk),
+                "{e:?}"
+            );
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+
+        #[test]
+        fn tls_parameters_need_amqps_and_certfile_needs_keyfile() {
+            let part = |uri: &str| match ConnectionConfig::from_uri(uri) {
+                Err(Error::InvalidUri { part, .. }) => part,
+                other => panic!("{uri}: {other:?}"),
+            };
+            assert_eq!(part("amqp://h?verify=verify_none"), "query");
+            assert_eq!(part("amqps://h?certfile=/c.pem"), "query");
+            assert_eq!(part("amqps://h?verify=maybe"), "query");
+        }
+    }
 }
