@@ -756,6 +756,7 @@ async fn the_first_connect_tries_each_endpoint_once_and_names_each_failure() {
 #[tokio::test(start_paused = true)]
 async fn with_recovery_disabled_a_lost_connection_ends_every_handle() {
     let (conn, mut b1, _network) = connect(config().with_recovery(Recovery::disabled())).await;
+    let mut events = conn.events();
     let ch = open_channel(&conn, &mut b1).await;
     let mut consumer = consumer_on(&ch, &mut b1).await;
     b1.hang_up();
@@ -764,6 +765,8 @@ async fn with_recovery_disabled_a_lost_connection_ends_every_handle() {
         Some(Err(Error::Io(_)))
     ));
     assert!(matches!(conn.closed().await, Error::Io(_)));
+    let seen = events_until_settled(&mut events).await;
+    assert_eq!(names(&seen), ["disconnected", "gave up"]);
 }
 
 use bytes::Bytes;
@@ -935,4 +938,34 @@ async fn a_transaction_cut_by_a_recovery_cannot_commit_half_of_itself() {
         )
     );
     committed.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_process_spreads_its_connections_evenly_over_the_endpoints() {
+    let (connect, mut network) = network();
+    let connect = Arc::new(connect);
+    let config = config().with_endpoints([
+        Endpoint::new("a", 1),
+        Endpoint::new("b", 2),
+        Endpoint::new("c", 3),
+    ]);
+    let mut counts = std::collections::BTreeMap::new();
+    let mut held = Vec::new();
+    for _ in 0..30 {
+        let connect = connect.clone();
+        let (conn, host) = tokio::join!(
+            Connection::connect_with(config.clone(), move |e| connect(e)),
+            async {
+                let (endpoint, mut broker) = network.brokers.recv().await.unwrap();
+                broker.handshake(tune(2047, 131_072, 0)).await;
+                held.push(broker);
+                endpoint.host
+            }
+        );
+        assert_eq!(conn.unwrap().endpoint().unwrap().host, host);
+        *counts.entry(host).or_insert(0) += 1;
+    }
+    // 10 each; the turn is process-wide, and another test of this binary
+    // running at the same time may take one turn in the middle.
+    assert!(counts.values().all(|n| (9..=11).contains(n)), "{counts:?}");
 }

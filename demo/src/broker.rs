@@ -1,7 +1,7 @@
 //! Finding a broker and connecting to it: `--url`, else `AMQP_URL`, else the local default; a
-//! private throwaway RabbitMQ node when nothing answers (the demo only); the one-line message
-//! that says how to get a broker when neither works; the frame tap behind `--trace`; and a
-//! connection with the work queue declared.
+//! private throwaway RabbitMQ node when nothing answers or when `--restart-broker` needs one
+//! (the demo only); the one-line message that says how to get a broker when neither works; the
+//! frame tap behind `--trace`; and a connection with the work queue declared.
 
 use std::net::Shutdown;
 use std::path::{Path, PathBuf};
@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amqp_client::{
-    without_secrets, Channel, Connection, ConnectionConfig, FieldTable, FrameTap,
-    QueueDeclareOptions, TapEvent, Tapped,
+    without_secrets, Channel, Connection, ConnectionConfig, FrameTap, TapEvent, Tapped,
 };
-use amqp_testkit::{cleanup, Installation, PrivateNode};
+use amqp_testkit::{Installation, PrivateNode};
 use tokio::net::TcpStream;
 
+use crate::operator::{start_blocking, Nodes, Operator};
 use crate::output::{say, Color, Fail, Style};
+use crate::queue::WorkQueue;
 
 /// The broker used when neither `--url` nor `AMQP_URL` names one.
 pub const DEFAULT_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
@@ -160,135 +161,112 @@ pub fn rabbitmq_server() -> Option<PathBuf> {
     Installation::find().ok().map(|found| found.server())
 }
 
-/// The broker a run uses: the one at the URL, or a private node started for this run.
+/// The broker a run uses: the one at the URL, or private nodes started for this run.
 #[derive(Debug)]
 pub struct Broker {
-    /// The URL to connect to.
-    pub url: String,
-    node: Option<PrivateNode>,
+    /// The URLs to connect to: one, or one per node of a cluster.
+    pub urls: Vec<String>,
+    owned: Option<Operator>,
 }
 
 impl Broker {
-    /// Whether this is a private node started by [`find_broker`].
-    pub fn is_private(&self) -> bool {
-        self.node.is_some()
+    /// Private nodes started by the demo (see [`find_broker`], [`crate::operator::start_cluster`]).
+    pub fn private(operator: Operator) -> Self {
+        Self {
+            urls: operator.urls().to_vec(),
+            owned: Some(operator),
+        }
     }
 
-    /// Stops and removes the private node, if there is one, saying so.
+    /// Whether this is a private node (or cluster) started by the demo.
+    pub fn is_private(&self) -> bool {
+        self.owned.is_some()
+    }
+
+    /// The private nodes, to restart them during the run.
+    pub fn operator(&self) -> Option<Operator> {
+        self.owned.clone()
+    }
+
+    /// Stops and removes the private nodes, if there are any, saying so.
     pub async fn shut_down(self, style: Style) {
-        let Some(node) = self.node else {
-            return;
-        };
-        let dir = node.dir().to_owned();
-        say(style.paint(
-            Color::Dim,
-            format!(
-                " [*] stopping the private RabbitMQ node and removing {}",
-                dir.display()
-            ),
-        ));
-        // Dropping the node kills it (it is thrown away) and removes its folder:
-        // blocking work, done off the async threads.
-        let _ = tokio::task::spawn_blocking(move || drop(node)).await;
-        let gone = if dir.exists() {
-            format!("(could not remove {})", dir.display())
-        } else {
-            "removed".to_owned()
-        };
-        say(style.paint(
-            Color::Dim,
-            format!(" [*] private RabbitMQ node stopped, {gone}"),
-        ));
+        if let Some(operator) = self.owned {
+            operator.shut_down(style).await;
+        }
     }
 }
 
 /// The broker at `url` if something answers there; else, when `allow_private` and
 /// `rabbitmq-server` is installed, a private throwaway node (as in `shared/BROKER.md`); else the
-/// one-line failure that says how to get a broker.
+/// one-line failure that says how to get a broker. `restartable` (`--restart-broker`) always
+/// starts a private node: the demo restarts it, and only restarts what it started.
 ///
 /// Ctrl+C while the node starts waits for it to be up, then removes it again.
-pub async fn find_broker(url: String, allow_private: bool, style: Style) -> Result<Broker, Fail> {
+pub async fn find_broker(
+    url: String,
+    allow_private: bool,
+    restartable: bool,
+    style: Style,
+) -> Result<Broker, Fail> {
     let config = parse_url(&url)?;
-    let why = match probe(&config).await {
-        Ok(()) => return Ok(Broker { url, node: None }),
-        Err(why) => why,
+    // Why a private node: said before it starts, and in the error if it does not.
+    let (why_private, why_failed) = if restartable {
+        let why = "--restart-broker restarts the broker, so it runs one of its own".to_owned();
+        (why.clone(), why)
+    } else {
+        let why = match probe(&config).await {
+            Ok(()) => {
+                return Ok(Broker {
+                    urls: vec![url],
+                    owned: None,
+                })
+            }
+            Err(why) => why,
+        };
+        if !allow_private {
+            return Err(no_broker(&config, &why));
+        }
+        (
+            format!("no broker answers at {config} ({why})"),
+            format!("no AMQP broker answers at {config} ({why})"),
+        )
     };
-    if !allow_private {
-        return Err(no_broker(&config, &why));
-    }
     let Some(server) = rabbitmq_server() else {
-        return Err(no_broker(&config, &why));
+        return Err(Fail::new(format!(
+            "{why_failed}, and rabbitmq-server is not installed for a private node; \
+             {HOW_TO_GET_A_BROKER}"
+        )));
     };
     say(style.paint(
         Color::Yellow,
         format!(
-            " [*] no broker answers at {config} ({why}); starting a private throwaway RabbitMQ \
-             node with {} (about 6 s; it is removed at the end)",
+            " [*] {why_private}; starting a private throwaway RabbitMQ node with {} (about 6 s; \
+             it is removed at the end)",
             server.display()
         ),
     ));
     let started = Instant::now();
-    // The demo handles Ctrl+C itself (below, and in `main`) and removes the node on the way
-    // out; the kit's own handler would end the process before the demo has said so. (A crash
-    // still leaves nothing behind: the node's watchdog removes it.)
-    cleanup::disable_signal_handler();
-    let mut start = tokio::task::spawn_blocking(PrivateNode::start);
-    let (joined, interrupted) = tokio::select! {
-        joined = &mut start => (joined, false),
-        _ = tokio::signal::ctrl_c() => {
-            say(" [*] interrupted: waiting for the private node to be up, to remove it again");
-            (start.await, true)
-        }
-    };
-    let started_node = match joined {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    match started_node {
+    match start_blocking(PrivateNode::start).await? {
         Ok(node) => {
-            if interrupted {
-                let broker = Broker {
-                    url,
-                    node: Some(node),
-                };
-                broker.shut_down(style).await;
-                return Err(Fail {
-                    message: "interrupted".into(),
-                    status: 130,
-                });
-            }
-            let url = node.url();
             say(style.paint(
                 Color::Yellow,
                 format!(
                     " [*] private RabbitMQ node ready after {:.1} s at {} (files in {})",
                     started.elapsed().as_secs_f64(),
-                    parse_url(&url).map(|c| c.to_string()).unwrap_or_default(),
+                    parse_url(&node.url())
+                        .map(|c| c.to_string())
+                        .unwrap_or_default(),
                     node.dir().display()
                 ),
             ));
-            Ok(Broker {
-                url,
-                node: Some(node),
-            })
+            Ok(Broker::private(Operator::new(Nodes::Single(Box::new(
+                node,
+            )))))
         }
-        Err(reason) => {
-            // The error's first line, without the log tail that follows: too much for one line.
-            let first_line = reason
-                .split("; its logs:")
-                .next()
-                .unwrap_or_default()
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("it failed")
-                .trim()
-                .trim_end_matches(';')
-                .to_owned();
-            Err(Fail::new(format!(
-                "no AMQP broker answers at {config} ({why}), and a private RabbitMQ node did not \
-                 start ({first_line}); {HOW_TO_GET_A_BROKER}"
-            )))
-        }
+        Err(first_line) => Err(Fail::new(format!(
+            "{why_failed}, and a private RabbitMQ node did not start ({first_line}); \
+             {HOW_TO_GET_A_BROKER}"
+        ))),
     }
 }
 
@@ -337,29 +315,32 @@ impl Tracer {
     }
 }
 
-/// A connection configuration for `url`, named `name` (shown by `rabbitmqctl
-/// list_connections`), traced by `tracer` if given.
-pub fn config_for(url: &str, name: &str, tracer: Option<Tracer>) -> Result<ConnectionConfig, Fail> {
-    let mut config = parse_url(url)?.with_connection_name(name);
+/// A connection configuration for `urls` (one broker, or every node of a cluster: the client
+/// connects to one that answers, and recovery tries them all), named `name` (shown by
+/// `rabbitmqctl list_connections`), traced by `tracer` if given.
+pub fn config_for(
+    urls: &[String],
+    name: &str,
+    tracer: Option<Tracer>,
+) -> Result<ConnectionConfig, Fail> {
+    let mut config = ConnectionConfig::from_uris(urls)
+        .map_err(|e| Fail::usage(format!("{e} (in {})", urls.join(", "))))?
+        .with_connection_name(name);
     if let Some(tracer) = tracer {
         config = config.with_tap(tracer.tap(name));
     }
     Ok(config)
 }
 
-/// Connects to `url` as `name` (see [`config_for`]) and opens a channel with the durable work
-/// queue `queue` declared on it: how the publisher and the demo's control connection start.
+/// Connects with `config` and opens a channel with the durable work queue `queue` declared on
+/// it: how the publisher and the demo's control connection start.
 pub async fn open_work_queue(
-    url: &str,
-    name: &str,
-    tracer: Option<Tracer>,
-    queue: &str,
+    config: ConnectionConfig,
+    queue: &WorkQueue,
 ) -> Result<(Connection, Channel), Fail> {
-    let connection = connect(config_for(url, name, tracer)?).await?;
+    let connection = connect(config).await?;
     let channel = connection.open_channel().await?;
-    channel
-        .queue_declare(queue, QueueDeclareOptions::durable(), FieldTable::new())
-        .await?;
+    queue.declare(&channel).await?;
     Ok((connection, channel))
 }
 

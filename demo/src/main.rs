@@ -4,8 +4,10 @@
 use std::process::ExitCode;
 
 use demo::args::{Args, COMMON_HELP};
-use demo::broker;
+use demo::broker::{self, Broker};
+use demo::operator::start_cluster;
 use demo::output::{self, say, Fail, Style};
+use demo::run::options::{Fault, CLUSTER_NODES};
 use demo::run::{delete_queues, queue_names, run_demo, DemoOptions, HELP};
 
 fn main() -> ExitCode {
@@ -25,18 +27,27 @@ async fn run() -> Result<(), Fail> {
         return Ok(());
     };
     let style = Style::stdout();
-    let url = broker::resolve_url(options.common.url.as_deref());
-    let allow_private = !options.no_private_broker && !broker::private_broker_disabled_by_env();
-    let broker = broker::find_broker(url, allow_private, style).await?;
+    let broker = match options.fault {
+        Fault::Cluster => Broker::private(start_cluster(CLUSTER_NODES, style).await?),
+        fault => {
+            let url = broker::resolve_url(options.common.url.as_deref());
+            let allow_private =
+                !options.no_private_broker && !broker::private_broker_disabled_by_env();
+            let restartable = fault == Fault::RestartBroker;
+            broker::find_broker(url, allow_private, restartable, style).await?
+        }
+    };
     let queues = queue_names(&options);
+    let operator = broker.operator();
     let result = tokio::select! {
-        result = run_demo(&options, &broker.url, &queues, style) => result,
+        result = run_demo(&options, &broker.urls, operator.as_ref(), &queues, style) => result,
         _ = tokio::signal::ctrl_c() => {
             say(" [*] interrupted: deleting the demo's queues");
-            delete_queues(&broker.url, &queues).await;
+            delete_queues(&broker.urls, &queues).await;
             Err(Fail { message: "interrupted".into(), status: 130 })
         }
     };
+    drop(operator);
     broker.shut_down(style).await;
     result
 }

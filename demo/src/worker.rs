@@ -3,18 +3,25 @@
 //!
 //! Stopping is graceful: when `stop` turns true the worker sends basic.cancel (no new tasks),
 //! finishes and acks the task in hand, hands back anything that was already on its way
-//! (basic.reject with requeue) and returns; the caller then closes the connection. When the
-//! connection dies mid-task, the worker drops the task at once: its ack could not reach the
-//! broker anyway, and the broker redelivers it to another worker.
+//! (basic.reject with requeue) and returns; the caller then closes the connection.
+//!
+//! A lost connection is recovered by amqp-client behind the same consumer: the worker finishes
+//! the task in hand meanwhile, and its ack then fails with `StaleDeliveryTag` (the delivery tag
+//! belonged to the lost connection, so nothing is sent, and the broker redelivers the task).
+//! That costs the task being done twice, not the worker: it reports it and takes the next task.
+//! Only when the connection ends for good (recovery disabled, or given up) does the worker
+//! drop the task in hand at once: its ack could not reach the broker anyway.
 
 use std::time::{Duration, Instant};
 
 use amqp_client::{
-    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, Channel, Connection, Error,
-    FieldTable, QueueDeclareOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, Channel, Connection, Delivery, Error,
+    FieldTable,
 };
 use tokio::sync::{broadcast, watch};
 
+use crate::queue::WorkQueue;
+use crate::recovery::AbortOnDrop;
 use crate::task::work_time;
 
 /// What a worker needs to know.
@@ -23,7 +30,7 @@ pub struct WorkerConfig {
     /// Its name, also its consumer tag.
     pub name: String,
     /// The durable queue it consumes from.
-    pub queue: String,
+    pub queue: WorkQueue,
     /// basic.qos prefetch_count: how many unacked tasks it may hold (0 = no limit).
     pub prefetch: u16,
     /// How long one `.` of a task takes.
@@ -58,6 +65,21 @@ pub enum WorkerEvent {
         /// How long the work took.
         took: Duration,
     },
+    /// The work is done but the ack cannot count: the connection was lost and recovered since
+    /// the task arrived. The broker redelivers the task (to this worker or another), which is
+    /// then done again; the worker goes on with the next one.
+    AckLost {
+        /// The task's text.
+        body: String,
+        /// How long the work took.
+        took: Duration,
+        /// True: the delivery tag is from before the recovery, so nothing was sent
+        /// (`Error::StaleDeliveryTag`). False: the ack was on its way when the connection was
+        /// lost, and the broker may or may not have had it.
+        stale: bool,
+        /// The client's error.
+        reason: String,
+    },
     /// Stopping: basic.cancel was sent, no new tasks will come.
     Cancelled {
         /// Whether a task is still being worked on (it is finished and acked first).
@@ -68,7 +90,7 @@ pub enum WorkerEvent {
         /// The task's text.
         body: String,
     },
-    /// The connection died mid-task; the task was dropped unacked.
+    /// The connection ended for good mid-task; the task was dropped unacked.
     Abandoned {
         /// The task's text.
         body: String,
@@ -84,15 +106,16 @@ pub enum WorkerEvent {
 pub enum WorkerEnd {
     /// Stopped on request, everything it took is acked (the connection is still open).
     Stopped,
-    /// Its connection (or channel) ended under it.
+    /// Its connection ended under it for good (recovery off, or given up).
     ConnectionLost(Error),
 }
 
 /// Runs a worker on `connection` until `stop` turns true (or its sender is dropped), or the
-/// connection ends. Every step is reported to `on_event`.
+/// connection ends for good. Every step is reported to `on_event`.
 ///
 /// Errors are those of the set-up (queue.declare, basic.qos, basic.consume) and of a broker that
-/// closes the channel; a connection that ends is [`WorkerEnd::ConnectionLost`].
+/// closes the channel; a connection that ends is [`WorkerEnd::ConnectionLost`]. A connection
+/// that is lost and recovered is no error: see the module's documentation.
 pub async fn run_worker(
     connection: &Connection,
     config: &WorkerConfig,
@@ -100,19 +123,13 @@ pub async fn run_worker(
     mut on_event: impl FnMut(WorkerEvent),
 ) -> Result<WorkerEnd, Error> {
     let channel = connection.open_channel().await?;
-    channel
-        .queue_declare(
-            &config.queue,
-            QueueDeclareOptions::durable(),
-            FieldTable::new(),
-        )
-        .await?;
+    config.queue.declare(&channel).await?;
     channel
         .basic_qos(config.prefetch, BasicQosOptions::default())
         .await?;
     let mut consumer = channel
         .basic_consume(
-            &config.queue,
+            &config.queue.name,
             &config.name,
             BasicConsumeOptions::default(),
             FieldTable::new(),
@@ -140,7 +157,8 @@ pub async fn run_worker(
             None => {
                 drop(consumer);
                 return match channel.close().await {
-                    Ok(()) => Ok(WorkerEnd::Stopped),
+                    // Lost on the way: the caller's connection.close ends the channel anyway.
+                    Ok(()) | Err(Error::ConnectionLost { .. }) => Ok(WorkerEnd::Stopped),
                     Err(e) => lost(e),
                 };
             }
@@ -149,9 +167,11 @@ pub async fn run_worker(
         };
         let body = String::from_utf8_lossy(&delivery.body).into_owned();
         if stopping {
-            // It was on its way when we cancelled: not ours to do any more.
-            if let Err(e) = delivery.reject(true).await {
-                return lost(e);
+            // It was on its way when we cancelled: not ours to do any more. A stale tag needs
+            // no reject: the broker has already put the task back.
+            match delivery.reject(true).await {
+                Ok(()) | Err(Error::StaleDeliveryTag { .. } | Error::ConnectionLost { .. }) => {}
+                Err(e) => return lost(e),
             }
             on_event(WorkerEvent::HandedBack { body });
             continue;
@@ -195,10 +215,28 @@ pub async fn run_worker(
             body: body.clone(),
             took,
         });
-        if let Err(e) = delivery.ack().await {
-            return lost(e);
+        match ack(&delivery).await {
+            Ok(None) => on_event(WorkerEvent::Acked { body, took }),
+            Ok(Some((stale, reason))) => on_event(WorkerEvent::AckLost {
+                body,
+                took,
+                stale,
+                reason,
+            }),
+            Err(e) => return lost(e),
         }
-        on_event(WorkerEvent::Acked { body, took });
+    }
+}
+
+/// Acks `delivery`. `Ok(None)`: sent. `Ok(Some((stale, why)))`: the ack cannot count because the
+/// connection was lost since the delivery came (see [`WorkerEvent::AckLost`]); the worker goes
+/// on. `Err`: the connection or channel is gone.
+async fn ack(delivery: &Delivery) -> Result<Option<(bool, String)>, Error> {
+    match delivery.ack().await {
+        Ok(()) => Ok(None),
+        Err(e @ Error::StaleDeliveryTag { .. }) => Ok(Some((true, e.to_string()))),
+        Err(e @ Error::ConnectionLost { .. }) => Ok(Some((false, e.to_string()))),
+        Err(e) => Err(e),
     }
 }
 
@@ -222,26 +260,25 @@ fn log_ack_timeout_warnings(connection: &Connection, channel: &Channel, name: &s
     }))
 }
 
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Resolves once `stop` is true or its sender is gone.
 async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// basic.cancel; `Some(end)` if the connection is gone.
+///
+/// A cancel that was on its way when the connection was lost is sent once more: recovery may
+/// have restored the consumer it was meant to end (the second call waits for the recovery).
 async fn cancel(channel: &Channel, tag: &str) -> Result<Option<WorkerEnd>, Error> {
-    match channel
+    let mut result = channel
         .basic_cancel(tag, BasicCancelOptions::default())
-        .await
-    {
+        .await;
+    if let Err(Error::ConnectionLost { .. }) = result {
+        result = channel
+            .basic_cancel(tag, BasicCancelOptions::default())
+            .await;
+    }
+    match result {
         Ok(()) => Ok(None),
         Err(e) => lost(e).map(Some),
     }
@@ -255,7 +292,10 @@ fn lost(e: Error) -> Result<WorkerEnd, Error> {
         | Error::ConnectionClosed(_)
         | Error::ProtocolViolation { .. }
         | Error::HeartbeatTimeout(_)
-        | Error::ClientClosed => Ok(WorkerEnd::ConnectionLost(e)),
+        | Error::ClientClosed
+        | Error::ConnectionLost { .. }
+        | Error::RecoveryTimeout(_)
+        | Error::Connect { .. } => Ok(WorkerEnd::ConnectionLost(e)),
         other => Err(other),
     }
 }

@@ -1,8 +1,10 @@
 //! The `demo` binary against the real broker: round-robin, fair dispatch, `--compare`,
-//! `--kill-one`, `--trace`, the no-broker message and the private-node fallback.
+//! `--kill-one`, `--trace`, the no-broker message and the private-node fallback; and on private
+//! nodes it restarts, `--restart-broker` and `--cluster`.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -269,6 +271,21 @@ fn bad_command_lines_are_one_line_and_exit_status_2() {
             "either words or --count",
         ),
         (WORKER, &["--dot-ms"][..], "--dot-ms needs a value"),
+        (
+            DEMO,
+            &["--kill-one", "--cluster"][..],
+            "--kill-one and --cluster cannot be used together",
+        ),
+        (
+            DEMO,
+            &["--restart-broker", "--url", "amqp://localhost"][..],
+            "it cannot be used with --url",
+        ),
+        (
+            DEMO,
+            &["--cluster", "--compare"][..],
+            "it cannot be used with --compare",
+        ),
     ] {
         let mut cmd = bin(path);
         cmd.args(args);
@@ -326,4 +343,69 @@ fn without_a_broker_the_demo_runs_on_a_private_node_and_removes_it() {
         "{out}"
     );
     assert!(!Path::new(dir).exists(), "{dir} should be gone; {out}");
+}
+
+/// Runs the demo with `args` on private nodes it restarts; it must succeed, and its check must
+/// be OK. Returns the output and the `recovery` line's counts.
+fn demo_with_restarts(args: &[&str], tasks: u32) -> (Finished, BTreeMap<String, u32>) {
+    assert!(
+        demo::broker::rabbitmq_server().is_some(),
+        "this test needs rabbitmq-server installed (apt-get install rabbitmq-server; \
+         bash .ci/run does it)"
+    );
+    let mut cmd = bin(DEMO);
+    cmd.args(args);
+    let out = run(cmd, Duration::from_secs(400));
+    out.expect_code(0);
+    let runs = summaries(&out.stdout);
+    assert_eq!(runs.len(), 1, "{out}");
+    runs[0].assert_ok(tasks, &out.stdout);
+    let counts = recovery_counts(&out.stdout);
+    assert_eq!(
+        counts.get("disconnected"),
+        counts.get("recovered"),
+        "every lost connection came back; {out}"
+    );
+    // A worker whose ack was stale did the task again (or another worker did): redelivered.
+    let stale = out.stdout.matches("its ack is stale").count();
+    let again = out.stdout.matches("redelivered=true").count();
+    assert!(
+        again >= stale,
+        "{stale} stale acks, {again} redeliveries; {out}"
+    );
+    assert!(
+        out.stdout.contains("private RabbitMQ") && out.stdout.contains("stopped, removed"),
+        "{out}"
+    );
+    (out, counts)
+}
+
+#[test]
+fn restart_broker_every_connection_recovers_and_nothing_is_lost() {
+    let (out, counts) = demo_with_restarts(&["--restart-broker", "--dot-ms", "100"], 12);
+    assert_eq!(counts.get("restarts"), Some(&1), "{out}");
+    // The workers and the control connection at least (new_task may be done by then).
+    assert!(counts.get("recovered") >= Some(&4), "{out}");
+    assert_eq!(counts.get("consumers_restored"), Some(&3), "{out}");
+    assert!(
+        out.stdout
+            .contains("operator  --restart-broker: restarting the broker (127.0.0.1:"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("is back after"), "{out}");
+}
+
+#[test]
+fn cluster_restarts_each_node_and_nothing_is_lost() {
+    let args = ["--cluster", "--tasks", "12", "--dot-ms", "200"];
+    let (out, counts) = demo_with_restarts(&args, 12);
+    assert_eq!(counts.get("restarts"), Some(&3), "{out}");
+    assert!(out.stdout.contains("quorum queue 'task_queue-"), "{out}");
+    for node in 1..=3 {
+        assert!(
+            out.stdout
+                .contains(&format!("--cluster: restarting node {node} (")),
+            "{out}"
+        );
+    }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use amqp_testkit::close_connection;
 use common::*;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -97,6 +98,48 @@ fn ctrl_c_twice_quits_at_once_and_the_broker_redelivers_the_task() {
         WAIT,
     );
     other.wait_for(" [x] Done", WAIT);
+}
+
+#[test]
+fn a_worker_whose_connection_is_closed_mid_task_recovers_and_gets_the_task_again() {
+    require_broker();
+    let queue = QueueGuard::new("demo-recover");
+    // The worker's name is its connection's name, by which the broker's operator closes it.
+    let name = unique_name("recovering");
+    // 5 s of work: rabbitmqctl takes a second or two to close the connection.
+    let mut w = worker(&queue.0, &name, 500);
+    new_task(&queue.0, &["a", "task.........."]);
+    w.wait_for(&format!(" [x] {name} received 'a task..........'"), WAIT);
+    close_connection(&name, "demo test: forced close").expect("rabbitmqctl close_connection");
+    // The worker finishes the task meanwhile; its ack is then stale, and the broker,
+    // which put the task back when the connection closed, delivers it again.
+    w.wait_for(
+        &format!(" [!] {name}: task 'a task..........' was redelivered: its ack is stale"),
+        WAIT,
+    );
+    w.wait_for(
+        &format!(" [x] {name} received 'a task..........' (redelivered)"),
+        WAIT,
+    );
+    w.pump(Duration::from_millis(6000));
+    let out = w.output();
+    assert_eq!(
+        w.count(&format!(
+            " [*] {name}: disconnected: connection closed by the broker: 320"
+        )),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        w.count(&format!(" [*] {name}: recovered: connected to")),
+        1,
+        "{out}"
+    );
+    assert_eq!(w.count(" [x] Done"), 2, "done twice, acked once; {out}");
+    w.interrupt();
+    w.wait_for(&format!(" [*] {name} stopped cleanly"), WAIT);
+    assert!(w.wait_exit(WAIT).success(), "{}", w.output());
+    assert_eq!(messages_once_idle(&queue.0), 0, "{}", w.output());
 }
 
 fn pika_script(name: &str) -> String {

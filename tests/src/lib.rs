@@ -45,7 +45,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use amqp_client::{Connection, ConnectionConfig, Error, FieldTable, QueueDeclareOptions};
+//! use amqp_client::{Connection, ConnectionConfig, Error, FieldTable, QueueDeclareOptions, Recovery};
 //! use amqp_testkit::proxy::{Direction, FaultProxy, What};
 //! use amqp_testkit::{unique_name, Broker};
 //!
@@ -56,8 +56,9 @@
 //!     let queue = unique_name("orders"); // exclusive: it goes with the app's connection
 //!
 //!     // The application (here: inline), connected through the proxy.
+//!     // This test looks at the failure itself, so the client must not recover from it.
 //!     let config = ConnectionConfig::from_uri(&proxy.url_for(broker.url())).unwrap();
-//!     let conn = Connection::connect(config).await.unwrap();
+//!     let conn = Connection::connect(config.with_recovery(Recovery::disabled())).await.unwrap();
 //!     let ch = conn.open_channel().await.unwrap();
 //!     ch.confirm_select(Default::default()).await.unwrap();
 //!     let exclusive = QueueDeclareOptions { exclusive: true, ..Default::default() };

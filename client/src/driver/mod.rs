@@ -935,6 +935,7 @@ impl Driver {
                         self.on_lost(&error);
                         self.lost = Some(error);
                     } else {
+                        self.not_recovered(&error);
                         self.end_all(error);
                     }
                 }

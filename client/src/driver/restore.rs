@@ -11,8 +11,8 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use amqp_wire::{ConfirmSelect, Method, QueueDeclare, ReplyCode, ShortString, TxSelect};
@@ -86,17 +86,27 @@ impl<S> Reconnect<S> {
     }
 }
 
-/// The endpoints in the order to try them: as given, or shuffled
-/// (Fisher-Yates), so that the clients of a cluster spread over its nodes.
+/// The endpoints in the order to try them: as given, or shuffled so that
+/// the connections of a cluster's clients spread over its nodes. A purely
+/// random first choice spreads 30 connections over 3 nodes within 10 ± 2
+/// only 41% of the time; so the first endpoint is taken in turn, process
+/// wide (from a random start, so processes differ), and only the
+/// fallbacks after it are shuffled (Fisher-Yates): one process's
+/// connections are spread evenly, and a dead node's share is spread too.
 pub(crate) fn arrange(
     endpoints: &[Endpoint],
     order: EndpointOrder,
     rng: &mut Backoff,
 ) -> Vec<Endpoint> {
     let mut list = endpoints.to_vec();
-    if order == EndpointOrder::Shuffled {
-        for i in (1..list.len()).rev() {
-            list.swap(i, rng.pick(i + 1));
+    if order == EndpointOrder::Shuffled && list.len() > 1 {
+        static TURN: AtomicUsize = AtomicUsize::new(0);
+        static START: OnceLock<usize> = OnceLock::new();
+        let start = *START.get_or_init(|| rng.pick(usize::MAX));
+        let first = start.wrapping_add(TURN.fetch_add(1, Ordering::Relaxed)) % list.len();
+        list.swap(0, first);
+        for i in (2..list.len()).rev() {
+            list.swap(i, 1 + rng.pick(i));
         }
     }
     list
@@ -113,6 +123,23 @@ impl Driver {
             && self.opened.is_none()
             && self.commands_open
             && (*self.shared.recovering.borrow() || error.is_recoverable())
+    }
+
+    /// An open connection ended without the application asking, and is
+    /// not recovered (recovery off, or an end it does not recover from):
+    /// the events say so as they would after a failed recovery.
+    pub(super) fn not_recovered(&self, error: &Error) {
+        let asked = matches!(error, Error::ClientClosed | Error::CloseTimeout(_));
+        if self.opened.is_some() || asked || *self.shared.recovering.borrow() {
+            return;
+        }
+        self.shared.emit(ConnectionEvent::Disconnected {
+            error: error.clone(),
+        });
+        self.shared.emit(ConnectionEvent::GaveUp {
+            attempts: 0,
+            error: error.clone(),
+        });
     }
 
     /// Whether a call's success changes what recovery restores.

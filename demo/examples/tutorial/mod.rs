@@ -110,7 +110,7 @@ impl Cli {
     pub(crate) async fn connect(self, name: &str) -> Result<Connection, Fail> {
         self.check_all_taken()?;
         let url = demo::broker::resolve_url(self.url.as_deref());
-        demo::broker::connect(demo::broker::config_for(&url, name, None)?).await
+        demo::broker::connect(demo::broker::config_for(&[url], name, None)?).await
     }
 }
 

@@ -5,6 +5,10 @@
 //! connection is closed cleanly. Ctrl+C twice: exit at once; the broker redelivers the unacked
 //! task to another worker.
 //!
+//! A lost connection is recovered by the client (each step printed as one ` [*] NAME:` line)
+//! behind the same consumer. The ack of the task that was in hand then is stale: nothing is
+//! sent, the broker redelivers that task, and the worker says so and goes on.
+//!
 //! ```text
 //! cargo run -p demo --bin worker
 //! cargo run -p demo --bin worker -- --name worker-2 --dot-ms 100
@@ -16,6 +20,8 @@ use std::time::Duration;
 use demo::args::{unknown, Args, Common, COMMON_HELP};
 use demo::broker::{self, Tracer};
 use demo::output::{self, say, Color, Fail, Style};
+use demo::queue::WorkQueue;
+use demo::recovery::{painted, watch_events};
 use demo::worker::{run_worker, WorkerConfig, WorkerEnd, WorkerEvent};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
@@ -28,6 +34,8 @@ usage: worker [OPTIONS]
 Takes one task at a time (prefetch 1), works one dot unit per '.' in it, then acks it.
 Ctrl+C once: take no new tasks, finish and ack the current one, close cleanly.
 Ctrl+C twice: quit at once; the broker redelivers the unacked task to another worker.
+A lost connection is recovered (one line per step) and the worker goes on; the task it held
+then is redelivered by the broker, because its ack is stale.
 
 options:
   --name NAME    the worker's name in its output (default: worker-<pid>)
@@ -98,14 +106,19 @@ async fn run() -> Result<(), Fail> {
         .unwrap_or_else(|| format!("worker-{}", std::process::id()));
     let config = WorkerConfig {
         name: name.clone(),
-        queue: options.common.queue.clone(),
+        queue: WorkQueue::classic(options.common.queue.clone()),
         prefetch: options.prefetch,
         dot: Duration::from_millis(options.dot_ms),
     };
     let url = broker::resolve_url(options.common.url.as_deref());
     let tracer = options.common.trace.then(|| Tracer::new(None, style));
-    let connection = broker::connect(broker::config_for(&url, &name, tracer)?).await?;
-    let queue = &config.queue;
+    let connection = broker::connect(broker::config_for(&[url], &name, tracer)?).await?;
+    // Recovery is the client's; telling the user about it is ours.
+    let _events = watch_events(&connection, {
+        let name = name.clone();
+        move |event| say(format!(" [*] {name}: {}", painted(style, &event)))
+    });
+    let queue = &config.queue.name;
     let end = run_worker(&connection, &config, stop_rx, |event| match event {
         WorkerEvent::Ready => say(format!(
             " [*] {name} waiting for messages in '{queue}'. To exit press CTRL+C"
@@ -122,6 +135,18 @@ async fn run() -> Result<(), Fail> {
         }
         WorkerEvent::Done { .. } => say(style.paint(Color::Green, " [x] Done")),
         WorkerEvent::Acked { .. } => {}
+        WorkerEvent::AckLost {
+            body,
+            stale: true,
+            ..
+        } => say(style.paint(
+            Color::Yellow,
+            format!(" [!] {name}: task '{body}' was redelivered: its ack is stale (the connection was recovered since it came)"),
+        )),
+        WorkerEvent::AckLost { body, reason, .. } => say(style.paint(
+            Color::Yellow,
+            format!(" [!] {name}: the ack of task '{body}' may be lost ({reason}); if it is, the broker redelivers the task"),
+        )),
         WorkerEvent::Cancelled { busy } => say(format!(
             " [*] {name}: consumer cancelled (basic.cancel){}",
             if busy { "; finishing the current task" } else { "" }
@@ -131,7 +156,7 @@ async fn run() -> Result<(), Fail> {
         )),
         WorkerEvent::Abandoned { body, reason, .. } => say(style.paint(
             Color::Red,
-            format!(" [!] lost the connection mid-task ({reason}): '{body}' was not acked, the broker will redeliver it"),
+            format!(" [!] lost the connection for good mid-task ({reason}): '{body}' was not acked, the broker will redeliver it"),
         )),
     })
     .await?;

@@ -9,28 +9,36 @@ use amqp_client::{
     QueuePurgeOptions,
 };
 
-use crate::broker::{self, Tracer};
+use super::event::Who;
+use super::spawn::Crew;
+use crate::broker;
 use crate::output::Fail;
+use crate::recovery::AbortOnDrop;
 
 /// A run's control connection, on the run's queue.
 pub(super) struct Control {
     connection: Connection,
     channel: Channel,
     queue: String,
+    _recovery: AbortOnDrop,
 }
 
 impl Control {
-    /// Connects as `demo control` and makes `queue` a fresh durable queue: declared, purged.
-    pub(super) async fn open(url: &str, queue: &str, tracer: Option<Tracer>) -> Result<Self, Fail> {
-        let (connection, channel) =
-            broker::open_work_queue(url, "demo control", tracer, queue).await?;
+    /// Connects as `demo control` and makes the crew's queue a fresh durable queue: declared,
+    /// purged.
+    pub(super) async fn open(crew: &Crew<'_>) -> Result<Self, Fail> {
+        let config = crew.config("demo control")?;
+        let (connection, channel) = broker::open_work_queue(config, crew.queue).await?;
+        let recovery = crew.watch(&connection, Who::Control);
+        let queue = crew.queue.name.clone();
         channel
-            .queue_purge(queue, QueuePurgeOptions::default())
+            .queue_purge(&queue, QueuePurgeOptions::default())
             .await?;
         Ok(Self {
             connection,
             channel,
-            queue: queue.to_owned(),
+            queue,
+            _recovery: recovery,
         })
     }
 
@@ -76,9 +84,9 @@ impl Control {
 }
 
 /// Deletes `queues` (after an interrupted run), best effort.
-pub async fn delete_queues(url: &str, queues: &[String]) {
+pub async fn delete_queues(urls: &[String], queues: &[String]) {
     let cleanup = async {
-        let config = broker::config_for(url, "demo cleanup", None).ok()?;
+        let config = broker::config_for(urls, "demo cleanup", None).ok()?;
         let connection = broker::connect(config).await.ok()?;
         let channel = connection.open_channel().await.ok()?;
         for queue in queues {

@@ -268,6 +268,8 @@ pub struct Summary {
     pub times: BTreeMap<String, u64>,
     /// The `key=value` pairs of the `check` line.
     pub check: BTreeMap<String, String>,
+    /// The check line's words after the pairs: `OK: ...` or `FAILED: ...`.
+    pub verdict: String,
 }
 
 fn pairs(line: &str) -> BTreeMap<String, String> {
@@ -318,6 +320,13 @@ pub fn summaries(stdout: &str) -> Vec<Summary> {
             }
             Some("check") => {
                 current.check = pairs(line);
+                current.verdict = line
+                    .split("  ")
+                    .skip(1)
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim()
+                    .to_owned();
                 runs.push(std::mem::take(&mut current));
             }
             _ => {}
@@ -351,6 +360,44 @@ impl Summary {
     pub fn redelivered(&self) -> u32 {
         self.check["redelivered"].parse().expect("a number")
     }
+
+    /// Panics unless the check line says OK: every one of `tasks` tasks acked, nothing left in
+    /// the queue, and every task acked twice explained (by a lost ack or an in-doubt publish).
+    pub fn assert_ok(&self, tasks: u32, output: &str) {
+        let once: u32 = self.check_number("acked_once/");
+        let twice: u32 = self.check["acked_twice"].parse().expect("a number");
+        assert_eq!(once + twice, tasks, "every task acked; {output}");
+        assert_eq!(
+            self.check.get("queue_empty").map(String::as_str),
+            Some("true"),
+            "{output}"
+        );
+        assert!(self.verdict.starts_with("OK"), "{output}");
+    }
+
+    /// The number before the `/` of `acked_once=11/12` (the key given with its `/`).
+    fn check_number(&self, key: &str) -> u32 {
+        let key = key.trim_end_matches('/');
+        self.check[key]
+            .split('/')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a number")
+    }
+}
+
+/// The `recovery ...` line's `key=value` pairs (empty when there is none).
+pub fn recovery_counts(stdout: &str) -> BTreeMap<String, u32> {
+    stdout
+        .lines()
+        .find(|l| l.starts_with("recovery "))
+        .map(|line| {
+            pairs(line)
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Runs `f` on a small tokio runtime (the tests themselves are plain `#[test]`s).

@@ -1,52 +1,30 @@
-//! The live view of a run: the heading, a line per event as the workers and the publisher report
-//! them, a progress line per ack, and what it saw, for the report. It also carries out
-//! `--kill-one`.
+//! The live view of a run: the heading, a line per event as the workers, the publisher, the
+//! connections' recovery and the operator report them, a progress line per ack, and what it saw,
+//! for the report. It also carries out `--kill-one`.
+//!
+//! `heading` prints the heading; `faults` handles what a fault brings (a killed worker, a
+//! restarted node, recovery events, in-doubt publishes).
 
-use std::collections::BTreeMap;
+mod faults;
+mod heading;
+
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use amqp_client::Endpoint;
+use tokio::sync::{mpsc, watch};
 
 use super::event::Event;
-use super::report::{dispatch_name, WorkerRow};
+use super::ledger::Ledger;
+use super::options::Fault;
+use super::report::{RecoveryCounts, WorkerRow};
 use super::Plan;
 use crate::broker::Killer;
 use crate::output::{count, say, Color, Fail, Style};
 use crate::task::{dots_bar, dots_in, task_number};
 use crate::worker::{WorkerEnd, WorkerEvent};
 
-/// Prints the run's heading: `── demo: 3 workers, 12 tasks (dots: 5 1 1 ...), ... ──`.
-pub(super) fn print_heading(plan: &Plan, queue: &str, style: Style) {
-    let lengths = &plan.lengths;
-    let shown_lengths = if lengths.len() <= 16 {
-        lengths
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(" ")
-    } else {
-        format!(
-            "{} ...",
-            lengths[..16]
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(" ")
-        )
-    };
-    say(style.paint(
-        Color::Bold,
-        format!(
-            "── demo: {}, {} (dots: {shown_lengths}), 1 dot = {} ms, prefetch {} ({}), queue '{queue}' ──",
-            count(plan.workers, "worker"),
-            count(lengths.len() as u64, "task"),
-            plan.dot.as_millis(),
-            plan.prefetch,
-            dispatch_name(plan.prefetch),
-        ),
-    ));
-}
+pub(super) use heading::print_heading;
 
 /// How watching the run until every task is acked ended.
 pub(super) enum Outcome {
@@ -62,12 +40,15 @@ pub(super) enum Outcome {
 struct Seat {
     name: String,
     connection_id: u64,
+    endpoint: Option<Endpoint>,
     killer: Option<Killer>,
     ready: bool,
     alive: bool,
     killed: bool,
     current: Option<(String, Instant)>,
     acked: Vec<u32>,
+    /// Tasks it did whose ack could not count.
+    lost: Vec<u32>,
     busy: Duration,
 }
 
@@ -76,12 +57,14 @@ impl Seat {
         Self {
             name,
             connection_id: 0,
+            endpoint: None,
             killer: None,
             ready: false,
             alive: true,
             killed: false,
             current: None,
             acked: Vec::new(),
+            lost: Vec::new(),
             busy: Duration::ZERO,
         }
     }
@@ -93,12 +76,18 @@ pub(super) struct Live {
     origin: Instant,
     dot: Duration,
     seats: Vec<Seat>,
-    /// Acks per task number.
-    acks: BTreeMap<u32, u32>,
+    /// What happened to each task.
+    ledger: Ledger,
     tasks: u32,
     redelivered: u32,
-    kill_one: bool,
+    fault: Fault,
     kill_scheduled: bool,
+    /// Restarts not over yet: the run is not done before they are.
+    restarts_left: usize,
+    /// What recovery did, counted.
+    recovery: RecoveryCounts,
+    /// How many tasks are done, for the operator (who restarts nodes as they get done).
+    progress: watch::Sender<u32>,
     max_dots: u32,
     events: mpsc::UnboundedSender<Event>,
     inbox: mpsc::UnboundedReceiver<Event>,
@@ -115,11 +104,14 @@ impl Live {
             origin,
             dot: plan.dot,
             seats: plan.worker_names().map(Seat::new).collect(),
-            acks: BTreeMap::new(),
+            ledger: Ledger::default(),
             tasks: plan.tasks(),
             redelivered: 0,
-            kill_one: plan.kill_one,
+            fault: plan.fault,
             kill_scheduled: false,
+            restarts_left: plan.restarts.len(),
+            recovery: RecoveryCounts::default(),
+            progress: watch::Sender::new(0),
             max_dots: plan.max_dots(),
             events,
             inbox,
@@ -131,6 +123,11 @@ impl Live {
     /// Where the run's tasks send their [`Event`]s.
     pub(super) fn events(&self) -> mpsc::UnboundedSender<Event> {
         self.events.clone()
+    }
+
+    /// How many tasks are done, as it changes.
+    pub(super) fn progress(&self) -> watch::Receiver<u32> {
+        self.progress.subscribe()
     }
 
     /// Shows events until every worker consumes, at most `limit`.
@@ -156,10 +153,10 @@ impl Live {
         self.started = Some(Instant::now());
     }
 
-    /// Shows events until every task is acked, at most `limit`.
+    /// Shows events until every task is acked and every restart is over, at most `limit`.
     pub(super) async fn until_done(&mut self, limit: Duration) -> Outcome {
         let deadline = tokio::time::Instant::now() + limit;
-        while self.done() < self.tasks {
+        while self.done() < self.tasks || self.restarts_left > 0 {
             match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
                 Ok(Some(event)) => {
                     if let Err(fail) = self.handle(event) {
@@ -168,10 +165,18 @@ impl Live {
                 }
                 Ok(None) => break,
                 Err(_) => {
+                    let restarts = if self.restarts_left > 0 {
+                        format!(
+                            ", {} left to restart",
+                            count(self.restarts_left as u64, "node")
+                        )
+                    } else {
+                        String::new()
+                    };
                     say(self.style.paint(
                         Color::Red,
                         format!(
-                            " [!] gave up waiting: {} of {} tasks done",
+                            " [!] gave up waiting: {} of {} tasks done{restarts}",
                             self.done(),
                             self.tasks
                         ),
@@ -208,15 +213,32 @@ impl Live {
             .map(|s| WorkerRow {
                 name: s.name.clone(),
                 tasks: s.acked.clone(),
+                lost_acks: s.lost.clone(),
                 busy: s.busy,
                 killed: s.killed,
             })
             .collect()
     }
 
-    /// How many tasks were acked a number of times that `pred` accepts.
-    pub(super) fn tasks_acked(&self, pred: fn(u32) -> bool) -> u32 {
-        u32::try_from(self.acks.values().filter(|&&c| pred(c)).count()).unwrap_or(u32::MAX)
+    /// What happened to each task.
+    pub(super) fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// What recovery did during the run.
+    pub(super) fn recovery_counts(&self) -> RecoveryCounts {
+        RecoveryCounts {
+            stale_acks: self.ledger.stale_acks(),
+            in_doubt: self.ledger.in_doubt_count(),
+            ..self.recovery
+        }
+    }
+
+    /// Worker `n`'s name (from 1).
+    pub(super) fn worker_name(&self, n: usize) -> String {
+        self.seats
+            .get(n.wrapping_sub(1))
+            .map_or_else(|| format!("worker-{n}"), |s| s.name.clone())
     }
 
     /// How many deliveries had redelivered = true.
@@ -226,7 +248,7 @@ impl Live {
 
     /// How many distinct tasks were acked.
     fn done(&self) -> u32 {
-        u32::try_from(self.acks.len()).unwrap_or(u32::MAX)
+        self.ledger.done()
     }
 
     /// `+1.234s`: the time of an event since the run began.
@@ -252,6 +274,11 @@ impl Live {
         format!("{}  {}{pad}  ", self.clock(at), self.style.worker(n, name))
     }
 
+    /// `+1.234s  new_task  ` in front of a line that is not a worker's.
+    fn other_prefix(&self, at: Instant, name: &str) -> String {
+        format!("{}  {name}  ", self.clock(at))
+    }
+
     fn seat(&mut self, n: usize) -> &mut Seat {
         // `n` comes from the loop that made the seats: 1..=workers.
         &mut self.seats[n - 1]
@@ -264,10 +291,12 @@ impl Live {
                 n,
                 connection_id,
                 killer,
+                endpoint,
             } => {
                 let seat = self.seat(n);
                 seat.connection_id = connection_id;
-                seat.killer = Some(killer);
+                seat.killer = killer;
+                seat.endpoint = endpoint;
             }
             Event::Worker { n, at, event } => self.on_worker(n, at, event),
             Event::Ended { n, result } => {
@@ -299,9 +328,11 @@ impl Live {
                     }
                 }
             }
-            Event::Publishing { at, tasks } => {
+            Event::Publishing { at, tasks, pace } => {
+                let pace =
+                    pace.map_or_else(String::new, |p| format!(", one every {} ms", p.as_millis()));
                 say(format!(
-                    "{}  new_task  publishing {} (persistent messages, with publisher confirms)",
+                    "{}  new_task  publishing {}{pace} (persistent messages, with publisher confirms)",
                     self.clock(at),
                     count(tasks as u64, "task"),
                 ));
@@ -315,27 +346,14 @@ impl Live {
                 ));
             }
             Event::PublishFailed(fail) => return Err(fail.context("new_task")),
-            Event::KillNow { n } => {
-                let seat = self.seat(n);
-                match (&seat.current, &seat.killer, seat.alive) {
-                    (Some((body, _)), Some(killer), true) => {
-                        let body = body.clone();
-                        killer.kill();
-                        seat.killed = true;
-                        say(format!(
-                            "{}{}",
-                            self.prefix(Instant::now(), n),
-                            style.paint(
-                                Color::Red,
-                                format!(
-                                    "--kill-one: cutting its TCP connection mid-task ('{body}'), no AMQP close"
-                                )
-                            )
-                        ));
-                    }
-                    // It finished that task already: try again with the next one.
-                    _ => self.kill_scheduled = false,
-                }
+            Event::KillNow { n } => self.kill_now(n),
+            Event::InDoubt { at, text, reason } => self.on_in_doubt(at, &text, &reason),
+            Event::Recovery { who, at, watched } => self.on_recovery(who, at, &watched),
+            Event::Restarting { at, label } => self.on_restarting(at, &label),
+            Event::Restarted { at, label, took } => self.on_restarted(at, &label, took),
+            Event::RestartFailed(fail) => {
+                self.restarts_left = 0;
+                return Err(fail);
             }
         }
         Ok(())
@@ -346,11 +364,17 @@ impl Live {
         let prefix = self.prefix(at, n);
         match event {
             WorkerEvent::Ready => {
+                let cluster = self.fault == Fault::Cluster;
                 let seat = self.seat(n);
                 seat.ready = true;
                 let connection = seat.connection_id;
+                // On a cluster, which node it is on matters: that node's restart moves it.
+                let on = match (&seat.endpoint, cluster) {
+                    (Some(endpoint), true) => format!(" to {endpoint}"),
+                    _ => String::new(),
+                };
                 say(format!(
-                    "{prefix}ready (connection c{connection}, consuming with manual acks)"
+                    "{prefix}ready (connection c{connection}{on}, consuming with manual acks)"
                 ));
             }
             WorkerEvent::Received {
@@ -359,12 +383,17 @@ impl Live {
                 work,
             } => {
                 self.seat(n).current = Some((body.clone(), at));
+                if let Some(number) = task_number(&body) {
+                    self.ledger.received(number, n, redelivered);
+                }
                 let again = if redelivered {
                     self.redelivered += 1;
-                    style.paint(
-                        Color::Yellow,
-                        "  redelivered=true (a worker died holding it)",
-                    )
+                    let why = if self.fault.restarts_broker() {
+                        "delivered before a restart, and not acked then"
+                    } else {
+                        "a worker died holding it"
+                    };
+                    style.paint(Color::Yellow, format!("  redelivered=true ({why})"))
                 } else {
                     String::new()
                 };
@@ -382,15 +411,22 @@ impl Live {
                 seat.busy += took;
                 if let Some(number) = task_number(&body) {
                     seat.acked.push(number);
-                    *self.acks.entry(number).or_insert(0) += 1;
+                    self.ledger.acked(number, n);
                 }
                 say(format!(
                     "{prefix}{} '{body}' after {} ms, acked",
                     style.paint(Color::Green, "done"),
                     took.as_millis()
                 ));
+                self.progress.send_replace(self.done());
                 self.print_progress();
             }
+            WorkerEvent::AckLost {
+                body,
+                took,
+                stale,
+                reason,
+            } => self.on_ack_lost(n, at, &body, took, stale, &reason),
             WorkerEvent::Cancelled { .. } => {}
             WorkerEvent::HandedBack { body } => say(format!(
                 "{prefix}handed '{body}' back (basic.reject, requeue)"
@@ -416,26 +452,6 @@ impl Live {
                 ));
             }
         }
-    }
-
-    /// `--kill-one`: the first time a worker starts a task that lasts at least two dots (or any
-    /// task, if none does) while another worker is alive, cut its connection one dot later.
-    fn maybe_schedule_kill(&mut self, n: usize, body: &str) {
-        let alive = self.seats.iter().filter(|s| s.alive).count();
-        let dots = dots_in(body);
-        if !self.kill_one || self.kill_scheduled || alive < 2 {
-            return;
-        }
-        if dots < 2 && self.max_dots >= 2 {
-            return;
-        }
-        self.kill_scheduled = true;
-        let delay = if dots >= 2 { self.dot } else { self.dot / 2 };
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = events.send(Event::KillNow { n });
-        });
     }
 
     /// `progress done 7/12 | worker-1 Task 8 ..... | worker-2 idle | ...`
