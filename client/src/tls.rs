@@ -40,6 +40,23 @@ const SYSTEM_BUNDLES: [&str; 4] = [
 /// How to speak TLS to the broker. Built from an `amqps://` URI's query
 /// (`cacertfile`, `certfile`, `keyfile`, `verify`, `server_name_indication`)
 /// or with the methods here; [`crate::ConnectionConfig::with_tls`] sets it.
+///
+/// ```no_run
+/// use amqp_client::{Connection, ConnectionConfig, SaslMechanism, TlsConfig, DEFAULT_TLS_PORT};
+///
+/// # async fn demo() -> Result<(), amqp_client::Error> {
+/// // A private CA, a client certificate, and a login as its subject (SASL EXTERNAL).
+/// let tls = TlsConfig::new()
+///     .with_ca_file("/etc/amqp/ca.pem")?
+///     .with_client_cert_files("/etc/amqp/client.pem", "/etc/amqp/client.key")?;
+/// let config = ConnectionConfig::default()
+///     .with_address("broker.internal", DEFAULT_TLS_PORT)
+///     .with_mechanism(SaslMechanism::External)
+///     .with_tls(tls);
+/// let connection = Connection::connect(config).await?;
+/// # connection.close().await
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct TlsConfig {
     webpki_roots: bool,
