@@ -451,10 +451,12 @@ async fn recv_publish(broker: &mut FakeBroker) -> Bytes {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn each_publish_ends_acked_or_in_doubt_and_publishes_during_recovery_wait_for_it() {
-    let (conn, mut b1, mut network) = connect(config()).await;
-    let ch = support::confirm_channel(&conn, &mut b1).await;
+/// Publishes p1, p2, p3 in confirm mode; the broker takes all three and
+/// acks p1 only.
+async fn publish_three_and_ack_the_first(
+    ch: &Channel,
+    broker: &mut FakeBroker,
+) -> Vec<amqp_client::PublishConfirm> {
     let mut confirms = Vec::new();
     for body in ["p1", "p2", "p3"] {
         confirms.push(
@@ -464,16 +466,21 @@ async fn each_publish_ends_acked_or_in_doubt_and_publishes_during_recovery_wait_
         );
     }
     for _ in 0..3 {
-        recv_publish(&mut b1).await;
+        recv_publish(broker).await;
     }
-    b1.send_method(
-        1,
-        BasicAck {
-            delivery_tag: 1,
-            multiple: false,
-        },
-    )
-    .await;
+    let ack = BasicAck {
+        delivery_tag: 1,
+        multiple: false,
+    };
+    broker.send_method(1, ack).await;
+    confirms
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_publish_ends_acked_or_in_doubt_and_publishes_during_recovery_wait_for_it() {
+    let (conn, mut b1, mut network) = connect(config()).await;
+    let ch = support::confirm_channel(&conn, &mut b1).await;
+    let confirms = publish_three_and_ack_the_first(&ch, &mut b1).await;
     let mut confirms = confirms.into_iter();
     within("p1", confirms.next().unwrap().wait()).await.unwrap();
     b1.hang_up();
@@ -777,25 +784,7 @@ async fn with_republish_on_publishes_in_doubt_go_out_again_marked_and_are_confir
     let (conn, mut b1, mut network) = connect(config().with_recovery(recovery)).await;
     let mut events = conn.events();
     let ch = support::confirm_channel(&conn, &mut b1).await;
-    let mut confirms = Vec::new();
-    for body in ["p1", "p2", "p3"] {
-        confirms.push(
-            ch.basic_publish("", "q", Default::default(), Default::default(), body)
-                .await
-                .unwrap(),
-        );
-    }
-    for _ in 0..3 {
-        recv_publish(&mut b1).await;
-    }
-    b1.send_method(
-        1,
-        BasicAck {
-            delivery_tag: 1,
-            multiple: false,
-        },
-    )
-    .await;
+    let confirms = publish_three_and_ack_the_first(&ch, &mut b1).await;
     b1.hang_up();
     let mut b2 = network.next().await;
     b2.accept_channel().await;
