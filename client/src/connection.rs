@@ -273,7 +273,7 @@ impl Connection {
     /// True while the connection is lost and being recovered. Calls made
     /// meanwhile wait for the recovery (see [`crate::Recovery::with_wait_timeout`]).
     pub fn is_recovering(&self) -> bool {
-        *self.shared.recovering.borrow()
+        self.shared.is_recovering()
     }
 
     /// The endpoint the connection is (or was last) connected to.

@@ -308,6 +308,8 @@ pub(crate) struct Shared {
     /// True while the connection is lost and being recovered: calls wait
     /// (at most `recovery_wait`) instead of queueing behind the recovery.
     pub(crate) recovering: watch::Sender<bool>,
+    /// `recovering`, read without a lock on every publish.
+    recovering_now: std::sync::atomic::AtomicBool,
     /// The config's recovery wait timeout.
     pub(crate) recovery_wait: Duration,
     /// The endpoint of the current (or last) connection.
@@ -342,6 +344,7 @@ impl Shared {
             opened: Mutex::new(None),
             events: LazyBroadcast::new(EVENTS_BUFFER),
             recovering: watch::Sender::new(false),
+            recovering_now: std::sync::atomic::AtomicBool::new(false),
             recovery_wait: config.recovery.wait_timeout,
             endpoint: Mutex::new(None),
             close_asked: std::sync::atomic::AtomicBool::new(false),
@@ -368,7 +371,7 @@ impl Shared {
     /// Waits while the connection recovers, at most the recovery wait
     /// timeout; the connection's error if it ends first.
     pub(crate) async fn recovered(&self) -> Result<(), Error> {
-        if !*self.recovering.borrow() {
+        if !self.is_recovering() {
             return Ok(());
         }
         let mut recovering = self.recovering.subscribe();
@@ -385,6 +388,16 @@ impl Shared {
             Some(e) => Err(e.clone()),
             None => Ok(()),
         }
+    }
+
+    pub(crate) fn is_recovering(&self) -> bool {
+        self.recovering_now.load(Ordering::Acquire)
+    }
+
+    /// Starts (true) or ends a recovery; returns whether one was under way.
+    pub(crate) fn set_recovering(&self, recovering: bool) -> bool {
+        self.recovering_now.store(recovering, Ordering::Release);
+        self.recovering.send_replace(recovering)
     }
 
     pub(crate) fn emit(&self, event: ConnectionEvent) {
@@ -956,7 +969,7 @@ impl Driver {
             entry.route.end(error.clone());
         }
         self.shared.blocked.send_replace(None);
-        self.shared.recovering.send_replace(false);
+        self.shared.set_recovering(false);
         self.shared.closed.send_replace(true);
         if let Some(opened) = self.opened.take() {
             let _ = opened.send(Err(error.clone()));

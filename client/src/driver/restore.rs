@@ -122,7 +122,7 @@ impl Driver {
         self.recovery.enabled
             && self.opened.is_none()
             && self.commands_open
-            && (*self.shared.recovering.borrow() || error.is_recoverable())
+            && (self.shared.is_recovering() || error.is_recoverable())
     }
 
     /// An open connection ended without the application asking, and is
@@ -130,7 +130,7 @@ impl Driver {
     /// the events say so as they would after a failed recovery.
     pub(super) fn not_recovered(&self, error: &Error) {
         let asked = matches!(error, Error::ClientClosed | Error::CloseTimeout(_));
-        if self.opened.is_some() || asked || *self.shared.recovering.borrow() {
+        if self.opened.is_some() || asked || self.shared.is_recovering() {
             return;
         }
         self.shared.emit(ConnectionEvent::Disconnected {
@@ -186,7 +186,7 @@ impl Driver {
     /// not confirmed is in doubt; the tags handed out so far are stale;
     /// consumers, channels and their routes stay for the new connection.
     pub(super) fn on_lost(&mut self, error: &Error) {
-        if !self.shared.recovering.send_replace(true) {
+        if !self.shared.set_recovering(true) {
             self.lost_at = Some(Instant::now());
             self.shared.emit(ConnectionEvent::Disconnected {
                 error: error.clone(),
@@ -279,7 +279,7 @@ impl Driver {
                 Some(Ok(io)) => {
                     self.lost_at = None;
                     *lock(&self.shared.endpoint) = Some(endpoint.clone());
-                    self.shared.recovering.send_replace(false);
+                    self.shared.set_recovering(false);
                     self.shared.emit(ConnectionEvent::Recovered {
                         endpoint,
                         took: started.elapsed(),
