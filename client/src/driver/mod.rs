@@ -836,10 +836,16 @@ impl Driver {
                 message,
                 ticket,
             } => {
-                if let (Some(ticket), Some(entry)) = (ticket, self.channels.get_mut(&channel.id)) {
-                    entry.sent_ticket = Some(ticket);
-                    if let (Some(budget), true) = (self.recovery.republish, self.recovery.enabled) {
-                        entry.replay.keep(ticket, &message, budget);
+                // Only confirm-mode publishes are looked up: what recovery
+                // must know of them (see `on_lost`).
+                if let Some(ticket) = ticket {
+                    if let Some(entry) = self.channels.get_mut(&channel.id) {
+                        entry.sent_ticket = Some(ticket);
+                        if let (Some(budget), true) =
+                            (self.recovery.republish, self.recovery.enabled)
+                        {
+                            entry.replay.keep(ticket, &message, budget);
+                        }
                     }
                 }
                 self.core.publish(now, channel, message, ticket)
