@@ -267,19 +267,26 @@ pub(crate) fn tls_connector(tls: &TlsConfig) -> Result<Connector<TlsStream<TcpSt
 
 /// A failed handshake, classified, with what to do about it.
 fn handshake_error(e: std::io::Error) -> Error {
+    match e.kind() {
+        // EOF from a peer that is no TLS server.
+        std::io::ErrorKind::UnexpectedEof => Error::Tls {
+            failure: TlsFailure::NotTls,
+            detail: e.to_string(),
+        },
+        _ => io_error(e),
+    }
+}
+
+/// A socket error, or the TLS error inside it. In TLS 1.3 the broker
+/// checks our certificate after our side of the handshake is done, so its
+/// refusal comes on the first read of the AMQP handshake, not in `connect`.
+pub(crate) fn io_error(e: std::io::Error) -> Error {
     use rustls::{AlertDescription as Alert, CertificateError as Cert};
     let Some(tls) = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     else {
-        // Not a TLS error: the socket (EOF from a peer that is no TLS server).
-        return match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => Error::Tls {
-                failure: TlsFailure::NotTls,
-                detail: e.to_string(),
-            },
-            _ => Error::io(e),
-        };
+        return Error::io(e);
     };
     let failure = match tls {
         rustls::Error::InvalidCertificate(cert) => match cert {

@@ -672,7 +672,7 @@ impl Driver {
             Err(e) => e,
         };
         self.reading = false;
-        self.core.handle_io_error(Error::io(error));
+        self.core.handle_io_error(io_error(error));
     }
 
     /// What a write to the socket gave: `n` octets are out of the queue.
@@ -697,7 +697,7 @@ impl Driver {
             Err(e) => e,
         };
         self.reading = false;
-        self.core.handle_io_error(Error::io(error));
+        self.core.handle_io_error(io_error(error));
     }
 
     /// Hands the core the command received and up to a batch of those
@@ -1191,6 +1191,15 @@ impl Drop for Driver {
             entry.route.end(error.clone());
         }
     }
+}
+
+/// A socket error as the client reports it: TLS alerts (a refused client
+/// certificate, with TLS 1.3) are told apart from I/O.
+fn io_error(e: std::io::Error) -> Error {
+    #[cfg(feature = "tls")]
+    return crate::tls::io_error(e);
+    #[cfg(not(feature = "tls"))]
+    Error::io(e)
 }
 
 /// A TLS record header: content type (alert 21, handshake 22), then

@@ -293,10 +293,12 @@ impl Driver {
                         endpoint,
                         error: error.clone(),
                     });
+                    // What another attempt would meet again: a refused
+                    // login or vhost, a TLS verification or configuration failure.
                     let refused = matches!(
                         error.reply_code(),
                         Some(ReplyCode::ACCESS_REFUSED | ReplyCode::NOT_ALLOWED)
-                    );
+                    ) || matches!(error, Error::Tls { .. } | Error::TlsConfig { .. });
                     if refused || !self.commands_open {
                         return self.give_up(attempts, error);
                     }

@@ -5,6 +5,7 @@
 //! cargo run --release -p amqp-bench -- all
 //! cargo run --release -p amqp-bench -- publish confirm --rounds 3 --n 20000 --clients ours,raw
 //! cargo run --release -p amqp-bench -- list
+//! cargo run --release -p amqp-bench -- tls --rounds 3 --n 50000
 //! cargo bench -p amqp-bench --bench codec
 //! ```
 //!
@@ -13,6 +14,9 @@
 //! `child <scenario> <client> <queue> <count>`), so that CPU time and peak
 //! RSS are the client's alone, then deletes the queue whatever happened.
 //! Every client gets the same runtime: tokio multi-thread with 2 workers.
+//!
+//! `tls` (module `tls`) compares our client over plain AMQP and over TLS
+//! against one private TLS node that it starts (amqp-testkit).
 
 mod amqprs_client;
 mod footprint;
@@ -22,6 +26,7 @@ mod ours;
 mod raw;
 mod report;
 mod scenario;
+mod tls;
 mod uri;
 
 use std::path::PathBuf;
@@ -37,6 +42,7 @@ const DEFAULT_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 const USAGE: &str = "\
 usage: amqp-bench [all | SCENARIO...] [options]
+       amqp-bench tls [SCENARIO...] [options]
        amqp-bench list
 
 scenarios: publish confirm confirm-latency consume-ack-1 consume-ack-100
@@ -44,6 +50,11 @@ scenarios: publish confirm confirm-latency consume-ack-1 consume-ack-100
            footprint (builds the three minimal producers; slow)
            codec (runs `cargo bench -p amqp-bench --bench codec`)
 `all` is every one of them.
+`tls` starts a private RabbitMQ node with a TLS listener and runs our client
+over plain AMQP and over TLS (verified against the node's throwaway CA) in
+the same rounds (default scenarios: publish confirm consume-ack-100
+large-publish large-consume; small bodies 64 B); --uri and --clients do not
+apply. Results go to target/bench-tls-results.md.
 
 options:
   --rounds N        rounds, each client once per scenario per round, in
@@ -55,6 +66,8 @@ options:
                     or $AMQP_URI)
   --timeout SECS    per child run (default 300)
   --pause-ms MS     pause between runs, for the broker to settle (default 500)
+  --small-body N    body size of the small-message scenarios (default 32;
+                    64 for `tls`)
   --out PATH        Markdown results (default target/bench-results.md)
 ";
 
@@ -69,17 +82,22 @@ struct Options {
     timeout: Duration,
     pause: Duration,
     out: PathBuf,
+    /// Body size of the small-message scenarios.
+    small_body: usize,
+    /// `tls` only: the TLS URI the `ours-tls` children are given.
+    tls_uri: Option<String>,
 }
 
-fn default_out() -> PathBuf {
-    // target/release/amqp-bench -> target/bench-results.md
+fn default_out(name: &str) -> PathBuf {
+    // target/release/amqp-bench -> target/<name>
     std::env::current_exe()
         .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("bench-results.md")))
-        .unwrap_or_else(|| PathBuf::from("bench-results.md"))
+        .and_then(|exe| Some(exe.parent()?.parent()?.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
-fn parse_options(args: &[String]) -> Res<Options> {
+/// The options; `tls` for `amqp-bench tls` (its defaults, no scenario needed).
+fn parse_options(args: &[String], tls: bool) -> Res<Options> {
     let mut o = Options {
         scenarios: vec![],
         footprint: false,
@@ -90,7 +108,13 @@ fn parse_options(args: &[String]) -> Res<Options> {
         uri: std::env::var("AMQP_URI").unwrap_or_else(|_| DEFAULT_URI.into()),
         timeout: Duration::from_secs(300),
         pause: Duration::from_millis(500),
-        out: default_out(),
+        out: default_out(if tls {
+            "bench-tls-results.md"
+        } else {
+            "bench-results.md"
+        }),
+        small_body: if tls { 64 } else { scenario::SMALL_BODY },
+        tls_uri: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -102,6 +126,7 @@ fn parse_options(args: &[String]) -> Res<Options> {
             "--timeout" => o.timeout = Duration::from_secs(value()?.parse()?),
             "--pause-ms" => o.pause = Duration::from_millis(value()?.parse()?),
             "--out" => o.out = value()?.into(),
+            "--small-body" => o.small_body = value()?.parse()?,
             "--clients" => {
                 let mut clients = vec![];
                 for name in value()?.split(',') {
@@ -129,6 +154,12 @@ fn parse_options(args: &[String]) -> Res<Options> {
             },
         }
     }
+    if tls && (o.footprint || o.codec) {
+        return Err("tls: footprint and codec do not apply".into());
+    }
+    if tls && o.scenarios.is_empty() {
+        o.scenarios = tls::SCENARIOS.to_vec();
+    }
     if o.scenarios.is_empty() && !o.footprint && !o.codec {
         return Err(USAGE.into());
     }
@@ -154,7 +185,8 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             Ok(())
         }
-        _ => parse_options(&args).and_then(orchestrate),
+        Some("tls") => parse_options(&args[1..], true).and_then(tls::run),
+        _ => parse_options(&args, false).and_then(orchestrate),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -174,10 +206,17 @@ fn runtime() -> Res<tokio::runtime::Runtime> {
 
 // ===== child =====
 
-/// `child <scenario> <client> <queue> <count> <uri>`: one timed run, one RESULT line.
+/// `child <scenario> <client> <queue> <count> <uri> [<small body>]`: one
+/// timed run, one RESULT line.
 fn child_main(args: &[String]) -> Res<()> {
-    let [scenario, client, queue, count, uri] = args else {
-        return Err("child: expected <scenario> <client> <queue> <count> <uri>".into());
+    let (scenario, client, queue, count, uri, small) = match args {
+        [s, c, q, n, u] => (s, c, q, n, u, scenario::SMALL_BODY),
+        [s, c, q, n, u, b] => (s, c, q, n, u, b.parse()?),
+        _ => {
+            return Err(
+                "child: expected <scenario> <client> <queue> <count> <uri> [<small body>]".into(),
+            )
+        }
     };
     let scenario = Scenario::from_name(scenario).ok_or("child: unknown scenario")?;
     let client = Client::from_name(client).ok_or("child: unknown client")?;
@@ -191,14 +230,14 @@ fn child_main(args: &[String]) -> Res<()> {
         body: if scenario.prefilled() {
             bytes::Bytes::new()
         } else {
-            vec![b'x'; scenario.body_len()].into()
+            vec![b'x'; scenario.body_len_with(small)].into()
         },
     };
     let rt = runtime()?;
     let mut outcome = rt.block_on(async {
         match client {
             Client::Raw => raw::run(&job).await,
-            Client::Ours => ours::run(&job).await,
+            Client::Ours | Client::OursTls => ours::run(&job).await,
             Client::Lapin => lapin_client::run(&job).await,
             Client::Amqprs => amqprs_client::run(&job).await,
         }
@@ -218,7 +257,7 @@ fn child_main(args: &[String]) -> Res<()> {
         peak_rss_kib: measure::peak_rss_kib() as f64,
         p50_us: p50,
         p99_us: p99,
-        mb_per_s: n * scenario.body_len() as f64 / secs / 1e6,
+        mb_per_s: n * scenario.body_len_with(small) as f64 / secs / 1e6,
         exit_cpu_us_per_msg: measure::process_cpu().as_secs_f64() * 1e6 / n,
         wall_ms: secs * 1e3,
     };
@@ -329,7 +368,7 @@ fn today() -> String {
         .unwrap_or_default()
 }
 
-fn machine_line(o: &Options, uri: &BrokerUri, server: &str) -> String {
+pub(crate) fn machine_line(o: &Options, uri: &BrokerUri, server: &str) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -350,7 +389,7 @@ fn machine_line(o: &Options, uri: &BrokerUri, server: &str) -> String {
     )
 }
 
-async fn run_rounds(
+pub(crate) async fn run_rounds(
     o: &Options,
     uri: &BrokerUri,
     failures: &mut Vec<String>,
@@ -424,7 +463,8 @@ async fn one_run(
         let mut admin = raw::RawConn::connect(uri).await?;
         admin.declare(queue, scenario.persistent()).await?;
         if scenario.prefilled() {
-            raw::prefill(&mut admin, queue, count, scenario.body_len()).await?;
+            let body_len = scenario.body_len_with(o.small_body);
+            raw::prefill(&mut admin, queue, count, body_len).await?;
         }
         admin.close().await
     };
@@ -461,10 +501,18 @@ async fn run_child(
     count: u64,
 ) -> Res<Figures> {
     let exe = std::env::current_exe()?;
+    let uri = match client {
+        Client::OursTls => o
+            .tls_uri
+            .as_deref()
+            .ok_or("ours-tls needs `amqp-bench tls`")?,
+        _ => &o.uri,
+    };
     let child = tokio::process::Command::new(exe)
         .args(["child", scenario.name(), client.name(), queue])
         .arg(count.to_string())
-        .arg(&o.uri)
+        .arg(uri)
+        .arg(o.small_body.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -605,7 +653,7 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let o = parse_options(&args).unwrap();
+        let o = parse_options(&args, false).unwrap();
         assert_eq!(o.scenarios, [Scenario::Publish]);
         assert_eq!(o.rounds, 3);
         assert_eq!(o.clients, [Client::Raw, Client::Lapin]);

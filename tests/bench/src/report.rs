@@ -313,6 +313,63 @@ pub(crate) fn summary_table(runs: &[Run], scenarios: &[Scenario], clients: &[Cli
     s
 }
 
+/// `other` against `base` (e.g. ours over TLS against ours over plain
+/// AMQP): per scenario, the headline figure and CPU µs/msg of each, and
+/// their ratios `other / base` taken within each round, then the median.
+pub(crate) fn pair_table(
+    runs: &[Run],
+    scenarios: &[Scenario],
+    base: Client,
+    other: Client,
+    label: impl Fn(Scenario) -> String,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| scenario | {base} | {other} | {other} / {base} | CPU µs/msg {base} | CPU µs/msg {other} | CPU {other} / {base} | peak RSS MiB {base} / {other} |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for &scenario in scenarios {
+        let head = |f: &Figures| headline(scenario, f);
+        let cpu = |f: &Figures| Some(f.cpu_us_per_msg);
+        let (mut ratio_head, mut ratio_cpu) = (vec![], vec![]);
+        for (round, b) in figures(runs, scenario, base) {
+            let Some(o) = round_figure(runs, scenario, other, round) else {
+                continue;
+            };
+            if let (Some(hb), Some(ho)) = (head(b), head(o)) {
+                ratio_head.push(ho / hb);
+            }
+            ratio_cpu.push(o.cpu_us_per_msg / b.cpu_us_per_msg);
+        }
+        let unit = if scenario.is_latency() {
+            "p50 µs"
+        } else if scenario.is_large() {
+            "MB/s"
+        } else {
+            "msgs/s"
+        };
+        let rss = |c: Client| {
+            spread_of(runs, scenario, c, |f| Some(f.peak_rss_kib))
+                .map_or("—".into(), |x| mib(x.median))
+        };
+        let _ = writeln!(
+            s,
+            "| {} ({unit}) | {} | {} | {} | {} | {} | {} | {} / {} |",
+            label(scenario),
+            cell(spread_of(runs, scenario, base, head), num),
+            cell(spread_of(runs, scenario, other, head), num),
+            cell(Spread::of(&ratio_head), ratio),
+            cell(spread_of(runs, scenario, base, cpu), num),
+            cell(spread_of(runs, scenario, other, cpu), num),
+            cell(Spread::of(&ratio_cpu), ratio),
+            rss(base),
+            rss(other),
+        );
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,6 +421,17 @@ mod tests {
         assert_eq!(r.vs_raw, [0.5, 0.5]);
         assert_eq!(r.vs_best_peer, [1.25, 1.25]);
         assert_eq!(r.cpu_vs_best_peer, [0.5, 0.5]);
+        let t = pair_table(
+            &runs,
+            &[Scenario::Publish],
+            Client::Ours,
+            Client::Lapin,
+            |s| s.name().into(),
+        );
+        assert!(
+            t.contains("| publish (msgs/s) | 27.5 (5.00–50.0) | 22.0 (4.00–40.0) | 0.80× | 2.00 | 8.00 | 4.00× | 2.00 / 2.00 |"),
+            "{t}"
+        );
         let t = scenario_table(&runs, Scenario::Publish, &Client::ALL);
         assert!(
             t.contains("| ours | 27.5 (5.00–50.0) | 2.00 | 0.000 | 2.00 | 0.50× | 1.25× | 0.50× |"),

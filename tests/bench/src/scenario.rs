@@ -98,10 +98,12 @@ impl Scenario {
         }
     }
 
-    pub(crate) fn body_len(self) -> usize {
+    /// The body size when small messages are `small` octets (`--small-body`,
+    /// [`SMALL_BODY`] by default).
+    pub(crate) fn body_len_with(self, small: usize) -> usize {
         match self {
             Self::LargePublish | Self::LargeConsume => LARGE_BODY,
-            _ => SMALL_BODY,
+            _ => small,
         }
     }
 
@@ -149,17 +151,27 @@ impl fmt::Display for Scenario {
 pub(crate) enum Client {
     Raw,
     Ours,
+    /// Ours over TLS (`amqp-bench tls` only): the same code as `Ours`,
+    /// given the node's `amqps://` URI.
+    OursTls,
     Lapin,
     Amqprs,
 }
 
 impl Client {
-    pub(crate) const ALL: [Self; 4] = [Self::Ours, Self::Lapin, Self::Amqprs, Self::Raw];
+    pub(crate) const ALL: [Self; 5] = [
+        Self::Ours,
+        Self::OursTls,
+        Self::Lapin,
+        Self::Amqprs,
+        Self::Raw,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Raw => "raw",
             Self::Ours => "ours",
+            Self::OursTls => "ours-tls",
             Self::Lapin => "lapin",
             Self::Amqprs => "amqprs",
         }

@@ -34,9 +34,14 @@ fn percent_decode(s: &str) -> Res<String> {
 
 impl BrokerUri {
     pub(crate) fn parse(uri: &str) -> Res<Self> {
-        let rest = uri
-            .strip_prefix("amqp://")
-            .ok_or("only amqp:// URIs are supported")?;
+        // amqps:// only for our client (`ours-tls`): the others, and the raw
+        // bound, get the plain URI. The query (TLS files) is the client's.
+        let (rest, default_port) = match uri.split_once("://") {
+            Some(("amqp", rest)) => (rest, 5672),
+            Some(("amqps", rest)) => (rest, 5671),
+            _ => return Err("only amqp:// and amqps:// URIs are supported".into()),
+        };
+        let rest = rest.split_once('?').map_or(rest, |(r, _)| r);
         let (authority, vhost) = match rest.split_once('/') {
             Some((a, v)) => (a, percent_decode(v)?),
             None => (rest, "/".to_string()),
@@ -54,7 +59,7 @@ impl BrokerUri {
         };
         let (host, port) = match hostport.rsplit_once(':') {
             Some((h, p)) => (h.to_string(), p.parse()?),
-            None => (hostport.to_string(), 5672),
+            None => (hostport.to_string(), default_port),
         };
         Ok(Self {
             uri: uri.to_string(),
@@ -80,5 +85,8 @@ mod tests {
         );
         let u = BrokerUri::parse("amqp://localhost").unwrap();
         assert_eq!((u.port, u.vhost.as_str()), (5672, "/"));
+        let u = BrokerUri::parse("amqps://localhost/%2f?cacertfile=/tmp/ca.pem").unwrap();
+        assert_eq!((u.port, u.vhost.as_str()), (5671, "/"));
+        assert!(BrokerUri::parse("http://localhost").is_err());
     }
 }
