@@ -345,6 +345,35 @@ fn without_a_broker_the_demo_runs_on_a_private_node_and_removes_it() {
     assert!(!Path::new(dir).exists(), "{dir} should be gone; {out}");
 }
 
+/// The work queue over TLS: a private node with a TLS listener and a throwaway CA, the demo given
+/// its `amqps://` URL (verified against that CA). The test build turns the client's `tls`
+/// feature on (a dev-dependency); `cargo run -p demo --features tls` does for users.
+#[test]
+fn the_work_queue_runs_over_tls_and_loses_nothing() {
+    let node = amqp_testkit::PrivateNode::builder()
+        .tls()
+        .start()
+        .unwrap_or_else(|e| panic!("a private RabbitMQ node with TLS: {e}"));
+    let port = node.tls_port().expect("a TLS port");
+    let ca = node.tls().expect("its certificates").ca_cert_path();
+    let url = format!(
+        "amqps://guest:guest@localhost:{port}/%2f?cacertfile={}",
+        ca.display()
+    );
+    let (out, runs) = demo(&[
+        "--url",
+        &url,
+        "--workers",
+        "2",
+        "--tasks",
+        "6",
+        "--dot-ms",
+        "20",
+    ]);
+    // Only TLS is spoken on that port: finishing at all means every connection was TLS.
+    runs[0].assert_nothing_lost(6, &out.stdout);
+}
+
 /// Runs the demo with `args` on private nodes it restarts; it must succeed, and its check must
 /// be OK. Returns the output and the `recovery` line's counts.
 fn demo_with_restarts(args: &[&str], tasks: u32) -> (Finished, BTreeMap<String, u32>) {
