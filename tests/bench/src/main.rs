@@ -19,6 +19,7 @@
 //! against one private TLS node that it starts (amqp-testkit).
 
 mod amqprs_client;
+mod connections;
 mod footprint;
 mod lapin_client;
 mod measure;
@@ -38,11 +39,12 @@ use uri::BrokerUri;
 
 pub(crate) type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-const DEFAULT_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub(crate) const DEFAULT_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 const USAGE: &str = "\
 usage: amqp-bench [all | SCENARIO...] [options]
        amqp-bench tls [SCENARIO...] [options]
+       amqp-bench connections [--counts N1,N2] [--rounds N] [--uri URI]
        amqp-bench list
 
 scenarios: publish confirm confirm-latency consume-ack-1 consume-ack-100
@@ -88,7 +90,7 @@ struct Options {
     tls_uri: Option<String>,
 }
 
-fn default_out(name: &str) -> PathBuf {
+pub(crate) fn default_out(name: &str) -> PathBuf {
     // target/release/amqp-bench -> target/<name>
     std::env::current_exe()
         .ok()
@@ -186,6 +188,8 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some("tls") => parse_options(&args[1..], true).and_then(tls::run),
+        Some("connections") => connections::run(&args[1..]),
+        Some("conn-child") => connections::child(&args[1..]),
         _ => parse_options(&args, false).and_then(orchestrate),
     };
     match result {
@@ -197,7 +201,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn runtime() -> Res<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Res<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
