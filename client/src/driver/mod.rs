@@ -518,6 +518,8 @@ pub(crate) struct Driver {
     pub(crate) connection_timeout: Duration,
     /// When the connection was lost, while it is being recovered.
     lost_at: Option<Instant>,
+    /// A TLS client certificate is shown (see `refused_certificate`).
+    client_certificate: bool,
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked
@@ -543,6 +545,13 @@ impl Driver {
             sent: BytesMut::new(),
             header_shown: false,
         });
+        #[cfg(feature = "tls")]
+        let client_certificate = config
+            .tls
+            .as_ref()
+            .is_some_and(crate::TlsConfig::has_client_certificate);
+        #[cfg(not(feature = "tls"))]
+        let client_certificate = false;
         let recovery = config.recovery.clone();
         let connection_timeout = config.connection_timeout;
         Self {
@@ -552,6 +561,7 @@ impl Driver {
             lost: None,
             connection_timeout,
             lost_at: None,
+            client_certificate,
             commands,
             shared,
             opened: Some(opened),
@@ -672,7 +682,14 @@ impl Driver {
             Err(e) => e,
         };
         self.reading = false;
-        self.core.handle_io_error(io_error(error));
+        // First connect only: during a recovery, a node going down ends
+        // connections there too, and that must not stop the recovery.
+        let first = self.opened.is_some();
+        let error = match self.client_certificate && first && self.core.awaiting_start() {
+            true => refused_certificate(error),
+            false => io_error(error),
+        };
+        self.core.handle_io_error(error);
     }
 
     /// What a write to the socket gave: `n` octets are out of the queue.
@@ -1200,6 +1217,25 @@ fn io_error(e: std::io::Error) -> Error {
     return crate::tls::io_error(e);
     #[cfg(not(feature = "tls"))]
     Error::io(e)
+}
+
+/// The connection ended before connection.start, after a TLS handshake in
+/// which we showed a certificate. With TLS 1.3 the broker refuses a
+/// certificate after the handshake: its alert, or, when it closes before
+/// reading our protocol header, only a reset (the kernel drops the alert
+/// with the connection). Nothing else ends a connection there.
+fn refused_certificate(e: std::io::Error) -> Error {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    match e.kind() {
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => Error::Tls {
+            failure: crate::TlsFailure::ClientCertificateRefused,
+            detail: format!(
+                "the broker ended the connection right after the TLS handshake, before \
+                 connection.start ({e}): with TLS 1.3 that is how it refuses a client certificate"
+            ),
+        },
+        _ => io_error(e),
+    }
 }
 
 /// A TLS record header: content type (alert 21, handshake 22), then

@@ -500,6 +500,11 @@ impl<T> Core<T> {
         (self.tuning.heartbeat > 0).then(|| Duration::from_secs(self.tuning.heartbeat.into()))
     }
 
+    /// Whether nothing came from the broker yet (connection.start awaited).
+    pub(crate) fn awaiting_start(&self) -> bool {
+        matches!(self.state, State::AwaitingStart)
+    }
+
     /// Whether the handshake has finished.
     pub(crate) fn is_open(&self) -> bool {
         matches!(self.state, State::Open)
