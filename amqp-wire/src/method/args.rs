@@ -40,6 +40,7 @@ pub(crate) trait Arg: Sized {
 macro_rules! scalar_arg {
     ($($ty:ty => $read:ident, $variant:ident;)*) => {$(
         impl Arg for $ty {
+            #[inline]
             fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
                 r.$read()
             }
@@ -63,6 +64,7 @@ scalar_arg! {
 }
 
 impl Arg for ShortString {
+    #[inline]
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         r.shortstr()
     }
@@ -161,9 +163,11 @@ macro_rules! method {
                 Self::REPLIES.first().copied()
             }
 
+            /// Reads the arguments. A failure is kept in `r`, for its
+            /// `finish` (see `Reader::keep_going`).
             #[allow(unused_variables)]
-            pub(crate) fn decode(r: &mut $crate::primitives::Reader<'_>) -> Result<Self, $crate::DecodeError> {
-                Ok(Self { $( $field: $crate::method::args::Arg::read(r)?, )* })
+            pub(crate) fn decode(r: &mut $crate::primitives::Reader<'_>) -> Self {
+                Self { $( $field: r.keep_going($crate::method::args::Arg::read), )* }
             }
 
             #[allow(unused_variables)]

@@ -54,7 +54,7 @@ macro_rules! methods {
                 let class_id = r.short()?;
                 let method_id = r.short()?;
                 let method = match (class_id, method_id) {
-                    $( ($name::CLASS_ID, $name::METHOD_ID) => Self::$name($name::decode(&mut r)?), )*
+                    $( ($name::CLASS_ID, $name::METHOD_ID) => Self::$name($name::decode(&mut r)), )*
                     _ => return Err(DecodeError::UnknownMethod { class_id, method_id }),
                 };
                 r.finish().map_err(|e| match e {

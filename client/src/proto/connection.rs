@@ -38,7 +38,6 @@ use crate::error::{CloseReason, Error};
 use crate::fast_hash::FastMap;
 
 /// What a request's waiter receives.
-#[derive(Debug)]
 pub(crate) enum Reply {
     /// The reply method of a synchronous request.
     Method(Method),
@@ -48,6 +47,21 @@ pub(crate) enum Reply {
     Got(Option<Box<Content>>),
     /// The request needs no reply and was queued, or a close completed.
     Done,
+}
+
+/// For the internal-error messages of a reply that does not fit its request
+/// (a bug): the method's name, not its arguments, as the derived `Debug`
+/// would bring every method's `Debug` into every binary for those.
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Method(m) => write!(f, "Method({})", m.name()),
+            Self::ChannelOpened(c) => write!(f, "ChannelOpened({})", c.id),
+            Self::Got(Some(_)) => f.write_str("Got(message)"),
+            Self::Got(None) => f.write_str("Got(empty)"),
+            Self::Done => f.write_str("Done"),
+        }
+    }
 }
 
 /// A channel number plus the generation of its current use, so a handle to
@@ -1059,11 +1073,22 @@ impl<T> Core<T> {
             Frame::Heartbeat => return,
             Frame::Method { channel: 0, method } => method,
             other => {
+                // What the frame is and where, not its readable form: that
+                // printer (`Frame`'s `Display`, for the tap and amqp-decode)
+                // would otherwise be in every binary for this one message.
+                let what = match &other {
+                    Frame::Method { method, .. } => method.name(),
+                    Frame::Header { .. } => "content header",
+                    _ => "content body",
+                };
                 return self.violation(
                     now,
                     ReplyCode::UNEXPECTED_FRAME,
-                    format!("unexpected frame during the handshake: {other}"),
-                )
+                    format!(
+                        "unexpected {what} on channel {} during the handshake",
+                        other.channel()
+                    ),
+                );
             }
         };
         match (&mut self.state, method) {

@@ -162,7 +162,8 @@ pub(crate) async fn run(job: &Job) -> Res<Outcome> {
         Scenario::ConsumeAck1
         | Scenario::ConsumeAck100
         | Scenario::ConsumeNoAck
-        | Scenario::LargeConsume => {
+        | Scenario::LargeConsume
+        | Scenario::LargeConsume10 => {
             let (prefetch, ack) = job.scenario.consume_mode().expect("a consume scenario");
             if let Some(p) = prefetch {
                 ch.basic_qos(BasicQosArguments::new(0, p, false)).await?;

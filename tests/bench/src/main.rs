@@ -48,8 +48,8 @@ usage: amqp-bench [all | SCENARIO...] [options]
        amqp-bench list
 
 scenarios: publish confirm confirm-latency consume-ack-1 consume-ack-100
-           consume-noack roundtrip large-publish large-consume
-           footprint (builds the three minimal producers; slow)
+           consume-noack roundtrip large-publish large-consume large-consume-10
+           footprint (builds the three minimal producers and the floor, each in two profiles; slow)
            codec (runs `cargo bench -p amqp-bench --bench codec`)
 `all` is every one of them.
 `tls` starts a private RabbitMQ node with a TLS listener and runs our client
@@ -317,6 +317,11 @@ fn orchestrate(o: Options) -> Res<()> {
     }
     if o.footprint {
         let mut results = vec![];
+        eprintln!("footprint: building the bare-tokio floor in a fresh target dir ...");
+        match footprint::measure_floor(&uri.host, uri.port) {
+            Ok(f) => results.push(f),
+            Err(e) => failures.push(format!("footprint floor: {e}")),
+        }
         for client in o.clients.iter().copied().filter(|c| *c != Client::Raw) {
             eprintln!("footprint: building the {client} producer in a fresh target dir ...");
             match footprint::measure(client, &uri.uri) {
@@ -330,6 +335,9 @@ fn orchestrate(o: Options) -> Res<()> {
         let t = footprint::table(&results);
         println!("\n### 8. footprint: minimal producer\n\n{t}");
         md.push_str(&format!("### 8. footprint: minimal producer\n\n{t}\n"));
+        let t = footprint::size_table(&results);
+        println!("\n### 8. footprint: size profile\n\n{t}");
+        md.push_str(&format!("### 8. footprint: size profile\n\n{t}\n"));
     }
     if o.codec {
         match codec_bench() {

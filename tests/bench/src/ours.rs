@@ -93,7 +93,8 @@ pub(crate) async fn run(job: &Job) -> Res<Outcome> {
         Scenario::ConsumeAck1
         | Scenario::ConsumeAck100
         | Scenario::ConsumeNoAck
-        | Scenario::LargeConsume => {
+        | Scenario::LargeConsume
+        | Scenario::LargeConsume10 => {
             // Cannot fire: this arm matches only the consume scenarios.
             let (prefetch, ack) = job.scenario.consume_mode().expect("a consume scenario");
             if let Some(p) = prefetch {

@@ -477,7 +477,8 @@ pub(crate) async fn run(job: &Job) -> Res<Outcome> {
         Scenario::ConsumeAck1
         | Scenario::ConsumeAck100
         | Scenario::ConsumeNoAck
-        | Scenario::LargeConsume => {
+        | Scenario::LargeConsume
+        | Scenario::LargeConsume10 => {
             let (prefetch, ack) = job.scenario.consume_mode().expect("a consume scenario");
             if let Some(p) = prefetch {
                 let qos = BasicQos {

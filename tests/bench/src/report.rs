@@ -277,6 +277,7 @@ pub(crate) fn summary_table(runs: &[Run], scenarios: &[Scenario], clients: &[Cli
             Scenario::RoundTrip => "round trip p50 / p99 µs",
             Scenario::LargePublish => "publish 16 MiB MB/s · peak RSS",
             Scenario::LargeConsume => "consume 16 MiB MB/s · peak RSS",
+            Scenario::LargeConsume10 => "consume 16 MiB prefetch 10 MB/s · peak RSS",
         };
         let _ = write!(s, "| {label} |");
         for &client in clients {
@@ -300,11 +301,13 @@ pub(crate) fn summary_table(runs: &[Run], scenarios: &[Scenario], clients: &[Cli
                     m(|f| f.p50_us).map_or("—".into(), num),
                     m(|f| f.p99_us).map_or("—".into(), num)
                 ),
-                Scenario::LargePublish | Scenario::LargeConsume => format!(
-                    "{} · {} MiB",
-                    m(|f| Some(f.mb_per_s)).map_or("—".into(), num),
-                    num(rss)
-                ),
+                Scenario::LargePublish | Scenario::LargeConsume | Scenario::LargeConsume10 => {
+                    format!(
+                        "{} · {} MiB",
+                        m(|f| Some(f.mb_per_s)).map_or("—".into(), num),
+                        num(rss)
+                    )
+                }
             };
             let _ = write!(s, " {text} |");
         }

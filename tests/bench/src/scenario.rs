@@ -34,10 +34,13 @@ pub(crate) enum Scenario {
     LargePublish,
     /// 6b. Consume 10 × 16 MiB, manual ack, prefetch 1.
     LargeConsume,
+    /// 6c. Consume 10 × 16 MiB, manual ack, prefetch 10: the broker sends
+    /// the next message while the last is handled.
+    LargeConsume10,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Self; 9] = [
+    pub(crate) const ALL: [Self; 10] = [
         Self::Publish,
         Self::Confirm,
         Self::ConfirmLatency,
@@ -47,6 +50,7 @@ impl Scenario {
         Self::RoundTrip,
         Self::LargePublish,
         Self::LargeConsume,
+        Self::LargeConsume10,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -60,6 +64,7 @@ impl Scenario {
             Self::RoundTrip => "roundtrip",
             Self::LargePublish => "large-publish",
             Self::LargeConsume => "large-consume",
+            Self::LargeConsume10 => "large-consume-10",
         }
     }
 
@@ -85,6 +90,7 @@ impl Scenario {
             Self::RoundTrip => "5. round trip: publish one message and receive it",
             Self::LargePublish => "6a. large: publish 10 × 16 MiB, until the broker holds all",
             Self::LargeConsume => "6b. large: consume 10 × 16 MiB, manual ack, prefetch 1",
+            Self::LargeConsume10 => "6c. large: consume 10 × 16 MiB, manual ack, prefetch 10",
         }
     }
 
@@ -93,7 +99,7 @@ impl Scenario {
         match self {
             Self::ConfirmLatency => (n / 50).max(100),
             Self::RoundTrip => (n / 20).max(100),
-            Self::LargePublish | Self::LargeConsume => LARGE_COUNT,
+            Self::LargePublish | Self::LargeConsume | Self::LargeConsume10 => LARGE_COUNT,
             _ => n,
         }
     }
@@ -102,7 +108,7 @@ impl Scenario {
     /// [`SMALL_BODY`] by default).
     pub(crate) fn body_len_with(self, small: usize) -> usize {
         match self {
-            Self::LargePublish | Self::LargeConsume => LARGE_BODY,
+            Self::LargePublish | Self::LargeConsume | Self::LargeConsume10 => LARGE_BODY,
             _ => small,
         }
     }
@@ -116,7 +122,11 @@ impl Scenario {
     pub(crate) fn prefilled(self) -> bool {
         matches!(
             self,
-            Self::ConsumeAck1 | Self::ConsumeAck100 | Self::ConsumeNoAck | Self::LargeConsume
+            Self::ConsumeAck1
+                | Self::ConsumeAck100
+                | Self::ConsumeNoAck
+                | Self::LargeConsume
+                | Self::LargeConsume10
         )
     }
 
@@ -125,6 +135,7 @@ impl Scenario {
         match self {
             Self::ConsumeAck1 | Self::LargeConsume => Some((Some(1), true)),
             Self::ConsumeAck100 => Some((Some(100), true)),
+            Self::LargeConsume10 => Some((Some(10), true)),
             Self::ConsumeNoAck => Some((None, false)),
             _ => None,
         }
@@ -136,7 +147,10 @@ impl Scenario {
     }
 
     pub(crate) fn is_large(self) -> bool {
-        matches!(self, Self::LargePublish | Self::LargeConsume)
+        matches!(
+            self,
+            Self::LargePublish | Self::LargeConsume | Self::LargeConsume10
+        )
     }
 }
 

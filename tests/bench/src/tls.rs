@@ -40,6 +40,7 @@ fn label(scenario: Scenario, small: usize) -> String {
         Scenario::RoundTrip => format!("round trip {small} B"),
         Scenario::LargePublish => "publish 10 × 16 MiB".into(),
         Scenario::LargeConsume => "consume 10 × 16 MiB, manual ack, prefetch 1".into(),
+        Scenario::LargeConsume10 => "consume 10 × 16 MiB, manual ack, prefetch 10".into(),
     }
 }
 
