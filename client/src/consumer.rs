@@ -4,6 +4,7 @@ use amqp_wire::{BasicProperties, Method, ReplyCode, ShortString};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::body_stream::{BodyStream, StreamedDelivery};
 use crate::channel::Channel;
 use std::sync::Arc;
 
@@ -58,6 +59,10 @@ impl Consumer {
     /// it ([`crate::Error::ConsumerCancelled`], with its tag), or its channel
     /// or connection closed (with the broker's reason).
     pub async fn next(&mut self) -> Option<Result<Delivery>> {
+        self.next_msg().await.map(|r| r.map(|(d, _)| d))
+    }
+
+    async fn next_msg(&mut self) -> Option<Result<(Delivery, Option<BodyStream>)>> {
         if self.done {
             return None;
         }
@@ -65,10 +70,14 @@ impl Consumer {
         self.on_msg(msg)
     }
 
-    fn on_msg(&mut self, msg: Option<ConsumerMsg>) -> Option<Result<Delivery>> {
+    fn on_msg(
+        &mut self,
+        msg: Option<ConsumerMsg>,
+    ) -> Option<Result<(Delivery, Option<BodyStream>)>> {
         match msg {
             Some(msg) => {
-                if matches!(msg, ConsumerMsg::Delivery(_)) && self.gauge.taken() {
+                let delivery = matches!(msg, ConsumerMsg::Delivery(_) | ConsumerMsg::Streamed(..));
+                if delivery && self.gauge.taken() {
                     // Back under the bound: the driver may read again.
                     self.channel.connection().shared.wake_driver.notify_one();
                 }
@@ -114,7 +123,7 @@ impl Drop for Consumer {
         self.rx.close();
         let mut unread = Vec::new();
         while let Ok(msg) = self.rx.try_recv() {
-            if let ConsumerMsg::Delivery(content) = msg {
+            if let ConsumerMsg::Delivery(content) | ConsumerMsg::Streamed(content, _) = msg {
                 if let Method::BasicDeliver(deliver) = &content.method {
                     unread.push(deliver.delivery_tag);
                 }
@@ -141,9 +150,58 @@ impl futures_core::Stream for Consumer {
             return std::task::Poll::Ready(None);
         }
         match self.rx.poll_recv(cx) {
-            std::task::Poll::Ready(msg) => std::task::Poll::Ready(self.on_msg(msg)),
+            std::task::Poll::Ready(msg) => {
+                std::task::Poll::Ready(self.on_msg(msg).map(|r| r.map(|(d, _)| d)))
+            }
             std::task::Poll::Pending => std::task::Poll::Pending,
         }
+    }
+}
+
+/// A consumer whose deliveries' bodies are streams
+/// ([`crate::Channel::basic_consume_streamed`]): each comes out of
+/// [`StreamedConsumer::next`] as soon as its content header arrives, and
+/// its body follows chunk by chunk through [`StreamedDelivery::body`],
+/// however large. Dropping it cancels it, as for [`Consumer`].
+#[derive(Debug)]
+pub struct StreamedConsumer {
+    inner: Consumer,
+}
+
+impl StreamedConsumer {
+    pub(crate) fn new(inner: Consumer) -> Self {
+        Self { inner }
+    }
+
+    /// The next delivery, with its body to take before asking for the
+    /// one after (see [`StreamedDelivery`]); ends as [`Consumer::next`].
+    pub async fn next(&mut self) -> Option<Result<StreamedDelivery>> {
+        let (delivery, body) = match self.inner.next_msg().await? {
+            Ok(item) => item,
+            Err(e) => return Some(Err(e)),
+        };
+        match body {
+            Some(body) => Some(Ok(StreamedDelivery { delivery, body })),
+            // The driver streams every delivery of a streamed consumer.
+            None => Some(Err(crate::Error::internal(
+                "a streamed consumer got an assembled delivery".into(),
+            ))),
+        }
+    }
+
+    /// The consumer tag.
+    pub fn tag(&self) -> &str {
+        self.inner.tag()
+    }
+
+    /// The channel it consumes on.
+    pub fn channel(&self) -> &Channel {
+        self.inner.channel()
+    }
+
+    /// basic.cancel (60/30) of this consumer (see [`Consumer::cancel`]).
+    pub async fn cancel(&self) -> Result<()> {
+        self.inner.cancel().await
     }
 }
 

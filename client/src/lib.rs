@@ -45,6 +45,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod body_stream;
 mod channel;
 mod config;
 mod confirm_book;
@@ -66,6 +67,7 @@ pub use amqp_wire::{
     BasicProperties, Decimal, FieldTable, FieldValue, LongString, QueueDeclareOk, ReplyCode,
     ShortString,
 };
+pub use body_stream::{BodyStream, StreamedDelivery};
 pub use channel::{Channel, PublishConfirm};
 pub use config::{
     ConnectionConfig, Heartbeat, SaslMechanism, DEFAULT_CHANNEL_MAX, DEFAULT_CONNECTION_TIMEOUT,
@@ -74,7 +76,7 @@ pub use config::{
 pub use config::{DEFAULT_ACK_WARNING_FRACTION, DEFAULT_CLOSE_TIMEOUT, DEFAULT_CONSUMER_TIMEOUT};
 pub use config::{DEFAULT_CONSUMER_BUFFER, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_RPC_TIMEOUT};
 pub use connection::{connect, Connection};
-pub use consumer::{AckTimeoutWarning, Consumer, Delivery, GetOk, Returned};
+pub use consumer::{AckTimeoutWarning, Consumer, Delivery, GetOk, Returned, StreamedConsumer};
 pub use error::{CloseReason, Error, Result, TlsFailure};
 pub use options::*;
 pub use proto::Tuning;

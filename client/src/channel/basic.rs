@@ -55,6 +55,19 @@ impl Channel {
         options: BasicConsumeOptions,
         arguments: FieldTable,
     ) -> Result<Consumer> {
+        self.consume(queue, consumer_tag, options, arguments, false)
+            .await
+    }
+
+    /// basic.consume, its deliveries' bodies `streamed` or not.
+    pub(super) async fn consume(
+        &self,
+        queue: &str,
+        consumer_tag: &str,
+        options: BasicConsumeOptions,
+        arguments: FieldTable,
+        streamed: bool,
+    ) -> Result<Consumer> {
         if options.nowait && consumer_tag.is_empty() {
             return Err(Error::InvalidUse("a nowait consumer needs a consumer tag"));
         }
@@ -83,6 +96,7 @@ impl Channel {
                 reply,
                 deliveries,
                 gauge: gauge.clone(),
+                streamed,
             })
             .await?;
         let tag = match reply {
@@ -136,6 +150,61 @@ impl Channel {
         properties: BasicProperties,
         body: impl Into<Bytes>,
     ) -> Result<PublishConfirm> {
+        let message = self
+            .outgoing(exchange, routing_key, options, properties, body.into())
+            .await?;
+        let channel = self.inner.channel;
+        self.send_publish(|ticket| Command::Publish {
+            channel,
+            message,
+            ticket,
+        })
+        .await
+    }
+
+    /// Sends a publish command, with a ticket in confirm mode (after a
+    /// window slot is taken).
+    pub(super) async fn send_publish(
+        &self,
+        command: impl FnOnce(Option<u64>) -> Command,
+    ) -> Result<PublishConfirm> {
+        let route = &self.inner.route;
+        let connection = &self.inner.connection;
+        if !self.inner.confirms.load(Ordering::Acquire) {
+            connection.send(command(None)).await?;
+            return Ok(PublishConfirm::none());
+        }
+        self.take_window_slot().await?;
+        // A queue slot first, then the ticket and the send under the book's
+        // lock, with no await between: tickets enter the queue in order.
+        let Ok(permit) = connection.commands.reserve().await else {
+            // The driver never saw it, so nobody else will give the slot back.
+            route.release(1);
+            return Err(connection.gone());
+        };
+        let issued = route
+            .book
+            .issue(|ticket| permit.send(command(Some(ticket))));
+        match issued {
+            Ok(ticket) => Ok(PublishConfirm::pending(route.clone(), ticket)),
+            Err(e) => {
+                route.release(1);
+                Err(e)
+            }
+        }
+    }
+
+    /// A publish's method and content, once it may be sent: flow on, the
+    /// channel open, every short string encodable, the connection
+    /// recovered and not blocked.
+    pub(super) async fn outgoing(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        options: BasicPublishOptions,
+        properties: BasicProperties,
+        body: Bytes,
+    ) -> Result<Box<Outgoing>> {
         if !*self.inner.route.flow.borrow() {
             let mut flow = self.inner.route.flow.subscribe();
             // The route's end turns flow on: this cannot outlive the channel.
@@ -156,46 +225,11 @@ impl Channel {
             immediate: options.immediate,
         }
         .into();
-        let message = Box::new(Outgoing {
+        Ok(Box::new(Outgoing {
             method,
             properties,
-            body: body.into(),
-        });
-        let channel = self.inner.channel;
-        let route = &self.inner.route;
-        let connection = &self.inner.connection;
-        if !self.inner.confirms.load(Ordering::Acquire) {
-            connection
-                .send(Command::Publish {
-                    channel,
-                    message,
-                    ticket: None,
-                })
-                .await?;
-            return Ok(PublishConfirm::none());
-        }
-        self.take_window_slot().await?;
-        // A queue slot first, then the ticket and the send under the book's
-        // lock, with no await between: tickets enter the queue in order.
-        let Ok(permit) = connection.commands.reserve().await else {
-            // The driver never saw it, so nobody else will give the slot back.
-            route.release(1);
-            return Err(connection.gone());
-        };
-        let issued = route.book.issue(|ticket| {
-            permit.send(Command::Publish {
-                channel,
-                message,
-                ticket: Some(ticket),
-            })
-        });
-        match issued {
-            Ok(ticket) => Ok(PublishConfirm::pending(route.clone(), ticket)),
-            Err(e) => {
-                route.release(1);
-                Err(e)
-            }
-        }
+            body,
+        }))
     }
 
     /// basic.get (60/70): fetches one message (get-ok, 60/71), or `None`

@@ -8,14 +8,16 @@ mod basic;
 mod confirm;
 mod exchange;
 mod queue;
+mod stream;
 mod tx;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use amqp_wire::*;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+use crate::body_stream::BodyStream;
 use crate::connection::Connection;
 use crate::consumer::{Delivery, Returned};
 use crate::driver::{ChannelRoute, Command, ConsumerMsg};
@@ -38,6 +40,10 @@ struct Inner {
     route: Arc<ChannelRoute>,
     returns: Mutex<mpsc::Receiver<Box<Content>>>,
     confirms: AtomicBool,
+    /// Held by a streamed publish for as long as it sends its body.
+    streaming: Mutex<()>,
+    /// Numbers the channel's streamed publishes.
+    next_stream: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -77,6 +83,8 @@ impl Channel {
                 route,
                 returns: Mutex::new(returns),
                 confirms: AtomicBool::new(false),
+                streaming: Mutex::new(()),
+                next_stream: AtomicU64::new(1),
             }),
         }
     }
@@ -244,9 +252,18 @@ impl Channel {
 }
 
 impl ConsumerMsg {
-    pub(crate) fn into_delivery(self, channel: &Channel) -> Option<Result<Delivery>> {
+    /// The delivery, and its body stream if it is a streamed one.
+    pub(crate) fn into_delivery(
+        self,
+        channel: &Channel,
+    ) -> Option<Result<(Delivery, Option<BodyStream>)>> {
         match self {
-            Self::Delivery(content) => Delivery::from_content(content, channel.clone()).map(Ok),
+            Self::Delivery(content) => {
+                Delivery::from_content(content, channel.clone()).map(|d| Ok((d, None)))
+            }
+            Self::Streamed(content, body) => {
+                Delivery::from_content(content, channel.clone()).map(|d| Ok((d, Some(body))))
+            }
             Self::End(None) => None,
             Self::End(Some(e)) => Some(Err(e)),
         }

@@ -25,12 +25,15 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 
+use crate::body_stream::{body_stream, BodyStream, BodyTx};
 use crate::confirm_book::ConfirmBook;
 use crate::consumer::AckTimeoutWarning;
 use crate::error::Error;
 use crate::fast_hash::FastMap;
 use crate::lazy_broadcast::LazyBroadcast;
-use crate::proto::{ChannelRef, Content, Core, Event, OutQueue, Outgoing, Reply, Settle, Tuning};
+use crate::proto::{
+    abandoned_stream, ChannelRef, Content, Core, Event, OutQueue, Outgoing, Reply, Settle, Tuning,
+};
 use crate::recovery::replay::Replay;
 use crate::recovery::topology::Topology;
 use crate::recovery::{ConnectionEvent, Endpoint, Recovery};
@@ -97,6 +100,8 @@ pub(crate) enum Command {
         reply: ReplyTx,
         deliveries: mpsc::UnboundedSender<ConsumerMsg>,
         gauge: Arc<ConsumerGauge>,
+        /// Its deliveries' bodies are streamed (its tag is never empty).
+        streamed: bool,
     },
     Publish {
         channel: ChannelRef,
@@ -104,6 +109,24 @@ pub(crate) enum Command {
         /// In confirm mode: its ticket in the channel's [`ConfirmBook`];
         /// it holds a window slot until settled.
         ticket: Option<u64>,
+    },
+    /// A publish whose body follows in `PublishChunk`s (see
+    /// [`Core::publish_start`]); `reply` hears when the last is queued.
+    PublishStart {
+        channel: ChannelRef,
+        message: Box<Outgoing>,
+        body_size: u64,
+        stream: u64,
+        ticket: Option<u64>,
+        reply: ReplyTx,
+    },
+    /// The next part of a streamed publish's body; `taken` hears once it
+    /// is queued for the socket (the publisher's back-pressure).
+    PublishChunk {
+        channel: ChannelRef,
+        stream: u64,
+        chunk: bytes::Bytes,
+        taken: ReplyTx,
     },
     CloseChannel {
         channel: ChannelRef,
@@ -123,6 +146,8 @@ pub(crate) enum Command {
 pub(crate) enum ConsumerMsg {
     /// Boxed since the content header arrived: moved as a pointer.
     Delivery(Box<Content>),
+    /// A streamed consumer's delivery: its body comes through the stream.
+    Streamed(Box<Content>, BodyStream),
     /// The consumer ended: `None` after our own basic.cancel, else why.
     End(Option<Error>),
 }
@@ -159,13 +184,18 @@ impl ConsumerGauge {
         self.queued.fetch_sub(1, Ordering::AcqRel) == self.resume_at() + 1
     }
 
+    /// One more waits in the queue.
+    pub(crate) fn added(&self) {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// The queue reached the bound: stop reading.
-    fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.queued.load(Ordering::Acquire) >= self.bound
     }
 
     /// Still above the level at which reading resumes.
-    fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.queued.load(Ordering::Acquire) > self.resume_at()
     }
 
@@ -186,6 +216,8 @@ pub(crate) struct ConsumerEntry {
     /// Its basic.consume, with the tag it got and `nowait` cleared: what
     /// recovery sends again.
     pub(crate) consume: BasicConsume,
+    /// Its bodies are streamed (told to the core again on recovery).
+    pub(crate) streamed: bool,
 }
 
 /// A channel as the driver knows it: the route shared with the handles and
@@ -331,6 +363,9 @@ pub(crate) struct Shared {
     pub(crate) wake_driver: Notify,
     /// Consumers whose handles were dropped, for the driver to cancel.
     dropped_consumers: Mutex<Vec<DroppedConsumer>>,
+    /// Streamed publishes stopped before the end of their body (source
+    /// failed, or the publishing future dropped): the connection must go.
+    abandoned_streams: Mutex<Vec<(ChannelRef, u64)>>,
 }
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
@@ -356,7 +391,14 @@ impl Shared {
             consumer_buffer: config.consumer_buffer.max(1),
             wake_driver: Notify::new(),
             dropped_consumers: Mutex::new(Vec::new()),
+            abandoned_streams: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Streamed publish `stream` on `channel` stopped before its end.
+    pub(crate) fn stream_abandoned(&self, channel: ChannelRef, stream: u64) {
+        lock(&self.abandoned_streams).push((channel, stream));
+        self.wake_driver.notify_one();
     }
 
     /// A consumer's handle was dropped before the consumer ended.
@@ -422,6 +464,7 @@ pub(crate) struct ConsumeWaiter {
     consume: BasicConsume,
     deliveries: mpsc::UnboundedSender<ConsumerMsg>,
     gauge: Arc<ConsumerGauge>,
+    streamed: bool,
 }
 
 /// A call whose success changes what recovery restores (a declare, a
@@ -503,6 +546,8 @@ pub(crate) struct Driver {
     /// Consumers whose queue reached its bound: while any is, the socket
     /// is not read.
     full: Vec<(u16, ShortString)>,
+    /// The body being streamed to a consumer, per channel.
+    pub(crate) streams: FastMap<u16, BodyTx>,
     /// False once the socket can no longer be read (EOF, error, bad frame).
     reading: bool,
     /// False once every handle is gone.
@@ -568,6 +613,7 @@ impl Driver {
             channels: FastMap::default(),
             consumers: FastMap::default(),
             full: Vec::new(),
+            streams: FastMap::default(),
             reading: true,
             commands_open: true,
             tap,
@@ -630,7 +676,7 @@ impl Driver {
         self.refresh_full();
         // TCP backpressure: while a consumer's queue is full, the broker's
         // frames wait in the socket, not in our memory.
-        let paused = !self.full.is_empty();
+        let paused = !self.full.is_empty() || self.streams.values_mut().any(BodyTx::holds);
         if paused != self.core.reading_paused() {
             self.core.pause_reading(now(), paused);
         }
@@ -833,18 +879,24 @@ impl Driver {
                 reply,
                 deliveries,
                 gauge,
+                streamed,
             } => {
                 // The tag asked for is the one used if nowait (no consume-ok).
                 let consume = match &*method {
                     Method::BasicConsume(c) => c.clone(),
                     _ => BasicConsume::default(),
                 };
+                if streamed {
+                    self.core
+                        .stream_bodies(channel.id, consume.consumer_tag.clone());
+                }
                 let waiter = Waiter::Consume(Box::new(ConsumeWaiter {
                     reply,
                     channel,
                     consume,
                     deliveries,
                     gauge,
+                    streamed,
                 }));
                 self.core.call(now, channel, *method, Some(waiter))
             }
@@ -866,6 +918,33 @@ impl Driver {
                     }
                 }
                 self.core.publish(now, channel, message, ticket)
+            }
+            Command::PublishStart {
+                channel,
+                message,
+                body_size,
+                stream,
+                ticket,
+                reply,
+            } => {
+                if let Some(ticket) = ticket {
+                    if let Some(entry) = self.channels.get_mut(&channel.id) {
+                        // Not kept for re-publishing: its body is not held.
+                        entry.sent_ticket = Some(ticket);
+                    }
+                }
+                let start = crate::proto::StreamStart { body_size, stream };
+                self.core
+                    .publish_start(now, channel, message, start, ticket, Waiter::Reply(reply))
+            }
+            Command::PublishChunk {
+                channel,
+                stream,
+                chunk,
+                taken,
+            } => {
+                self.core.publish_chunk(now, channel, stream, chunk);
+                let _ = taken.send(Ok(Reply::Done));
             }
             Command::CloseChannel { channel, reply } => {
                 self.core.close_channel(now, channel, Waiter::Reply(reply))
@@ -918,7 +997,26 @@ impl Driver {
                         entry.replay.settled(ticket, multiple);
                     }
                 }
-                Event::Delivery { channel, content } => self.deliver(channel, content),
+                Event::Delivery { channel, content } => self.deliver(channel, content, None),
+                Event::StreamStarted {
+                    channel,
+                    content,
+                    body_size,
+                } => {
+                    let (tx, body) = body_stream(self.shared.clone(), body_size);
+                    if body_size > 0 {
+                        self.streams.insert(channel, tx);
+                    }
+                    self.deliver(channel, content, Some(body));
+                }
+                Event::BodyChunk { channel, chunk } => {
+                    if let Some(stream) = self.streams.get_mut(&channel) {
+                        stream.send(chunk);
+                        if stream.remaining == 0 {
+                            self.streams.remove(&channel);
+                        }
+                    }
+                }
                 Event::Returned { channel, content } => {
                     if let Some(entry) = self.channels.get(&channel) {
                         // Full (or nobody reads returns any more): dropped,
@@ -950,6 +1048,9 @@ impl Driver {
                 Event::ChannelClosed { channel, error } => {
                     if let Some(entry) = self.channels.remove(&channel) {
                         entry.route.end(error.clone());
+                    }
+                    if let Some(stream) = self.streams.remove(&channel) {
+                        stream.fail(error.clone());
                     }
                     self.consumers.retain(|(ch, _), consumer| {
                         if *ch == channel {
@@ -997,6 +1098,9 @@ impl Driver {
         if let Some(opened) = self.opened.take() {
             let _ = opened.send(Err(error.clone()));
         }
+        for (_, stream) in self.streams.drain() {
+            stream.fail(error.clone());
+        }
         for (_, consumer) in self.consumers.drain() {
             let _ = consumer.tx.send(ConsumerMsg::End(Some(error.clone())));
         }
@@ -1005,7 +1109,7 @@ impl Driver {
     /// Hands a basic.deliver to its consumer. One whose handle was dropped
     /// is cancelled, and what still arrives for it is given back to the
     /// broker (basic.reject with requeue) rather than held unacked.
-    fn deliver(&mut self, channel: u16, content: Box<Content>) {
+    fn deliver(&mut self, channel: u16, content: Box<Content>, body: Option<BodyStream>) {
         let Method::BasicDeliver(deliver) = &content.method else {
             return;
         };
@@ -1017,8 +1121,12 @@ impl Driver {
             return;
         };
         if !consumer.cancelling {
-            consumer.gauge.queued.fetch_add(1, Ordering::AcqRel);
-            if consumer.tx.send(ConsumerMsg::Delivery(content)).is_ok() {
+            consumer.gauge.added();
+            let msg = match body {
+                Some(body) => ConsumerMsg::Streamed(content, body),
+                None => ConsumerMsg::Delivery(content),
+            };
+            if consumer.tx.send(msg).is_ok() {
                 if consumer.gauge.is_full() && !self.full.contains(&key) {
                     self.full.push(key);
                 }
@@ -1072,6 +1180,11 @@ impl Driver {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
+        let abandoned = std::mem::take(&mut *lock(&self.shared.abandoned_streams));
+        for (channel, stream) in abandoned {
+            self.core
+                .abort_stream(channel, stream, abandoned_stream(channel.id));
+        }
         for dropped in dropped {
             let key = (dropped.channel.id, dropped.consumer_tag);
             // Not a later consumer that reuses the tag on a reopened channel.
@@ -1117,6 +1230,7 @@ impl Driver {
                     mut consume,
                     deliveries,
                     gauge,
+                    streamed,
                 } = *consume;
                 let tag = match &result {
                     Ok(Reply::Method(Method::BasicConsumeOk(ok))) => Some(ok.consumer_tag.clone()),
@@ -1133,6 +1247,7 @@ impl Driver {
                         gauge,
                         cancelling: false,
                         consume,
+                        streamed,
                     };
                     self.consumers.insert((channel.id, tag), consumer);
                 }

@@ -194,6 +194,12 @@ impl Driver {
         }
         self.shared.blocked.send_replace(None);
         self.full.clear();
+        let lost = Error::ConnectionLost {
+            cause: Box::new(error.clone()),
+        };
+        for (_, stream) in self.streams.drain() {
+            stream.fail(lost.clone());
+        }
         let in_doubt = Error::PublishInDoubt {
             cause: Box::new(error.clone()),
         };
@@ -572,6 +578,7 @@ impl Driver {
                 continue; // its channel could not be restored
             };
             let (channel, consume) = (consumer.channel, consumer.consume.clone());
+            let streamed = consumer.streamed;
             // A consume on a missing queue would close the consumer's
             // channel, ending the consumers beside it: ask first, on the
             // scratch channel.
@@ -599,6 +606,9 @@ impl Driver {
             let queue = consume.queue.to_string();
             let answer = self
                 .rpc(io, wake, |core, w| {
+                    if streamed {
+                        core.stream_bodies(channel.id, consume.consumer_tag.clone());
+                    }
                     core.call(now(), channel, consume.into(), Some(w))
                 })
                 .await?;

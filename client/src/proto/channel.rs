@@ -19,6 +19,7 @@ use bytes::Bytes;
 
 use super::unacked::UnackedDeliveries;
 use crate::error::Error;
+use crate::fast_hash::FastSet;
 
 /// A received message: the method that carried it (basic.deliver,
 /// basic.return or basic.get-ok), its properties and its whole body.
@@ -71,14 +72,31 @@ pub(crate) enum Incoming<T> {
         body_size: u64,
         body: Body,
     },
+    /// A delivery to a consumer whose bodies are streamed: its header went
+    /// to the consumer, each body frame follows it as a chunk, and
+    /// `remaining` octets are still to come.
+    Streaming { remaining: u64 },
 }
 
 impl<T> Incoming<T> {
     pub(crate) fn into_waiter(self) -> Option<T> {
         match self {
             Self::AwaitingHeader { waiter, .. } | Self::AwaitingBody { waiter, .. } => waiter,
+            Self::Streaming { .. } => None,
         }
     }
+}
+
+/// A message being published from a body source, frame by frame: until
+/// its last body frame is out, nothing else may be sent on the channel
+/// (spec 4.2.6), so other publishes wait in `held`.
+pub(crate) struct Sending<T> {
+    /// Which streamed publish of the channel this is: chunks of another
+    /// (one from before a recovery, say) are dropped, never written.
+    pub(crate) stream: u64,
+    pub(crate) remaining: u64,
+    /// Hears `Done` once the last body frame is queued.
+    pub(crate) waiter: Option<T>,
 }
 
 /// A body as its frames arrive. A body in one frame stays that frame's
@@ -294,6 +312,10 @@ pub(crate) struct ChannelState<T> {
     pub(crate) tag_offset: u64,
     /// The last delivery tag handed out, offset included.
     pub(crate) last_tag: u64,
+    /// Consumers whose deliveries' bodies are streamed, not assembled.
+    pub(crate) streamed: FastSet<ShortString>,
+    /// A publish whose body is being streamed out.
+    pub(crate) sending: Option<Sending<T>>,
 }
 
 impl<T> ChannelState<T> {
@@ -314,6 +336,8 @@ impl<T> ChannelState<T> {
             unacked: UnackedDeliveries::default(),
             tag_offset: 0,
             last_tag: 0,
+            streamed: FastSet::default(),
+            sending: None,
         }
     }
 
@@ -339,6 +363,7 @@ impl<T> ChannelState<T> {
     pub(crate) fn drain_waiters(&mut self) -> Vec<T> {
         let mut out: Vec<T> = self.pending.drain(..).filter_map(|p| p.waiter).collect();
         out.extend(self.incoming.take().and_then(Incoming::into_waiter));
+        out.extend(self.sending.take().and_then(|s| s.waiter));
         self.held.clear();
         out
     }

@@ -27,7 +27,8 @@ use amqp_wire::*;
 use bytes::Bytes;
 
 use super::channel::{
-    Body, ChannelState, Confirms, Content, HeldPublish, Incoming, Outgoing, Pending, Phase, Slot,
+    Body, ChannelState, Confirms, Content, HeldPublish, Incoming, Outgoing, Pending, Phase,
+    Sending, Slot,
 };
 use super::negotiate::{self, Tuning};
 use super::out::{OutQueue, ZERO_COPY_MIN};
@@ -96,6 +97,16 @@ pub(crate) enum Event<T> {
     },
     /// A basic.deliver with its content.
     Delivery { channel: u16, content: Box<Content> },
+    /// A basic.deliver to a consumer whose bodies are streamed, with its
+    /// properties and no body: `body_size` octets follow as
+    /// [`Event::BodyChunk`]s.
+    StreamStarted {
+        channel: u16,
+        content: Box<Content>,
+        body_size: u64,
+    },
+    /// One body frame's payload of the delivery streamed on `channel`.
+    BodyChunk { channel: u16, chunk: Bytes },
     /// A basic.return with its content.
     Returned { channel: u16, content: Box<Content> },
     /// The broker cancelled a consumer (e.g. its queue was deleted).
@@ -500,6 +511,16 @@ impl<T> Core<T> {
         self.send_method(now, channel.id, ChannelOpen::default());
     }
 
+    /// The bodies of consumer `consumer_tag`'s deliveries on channel `id`
+    /// are streamed ([`Event::StreamStarted`], [`Event::BodyChunk`]), not
+    /// assembled: told before its basic.consume is sent, so that no
+    /// delivery can come first.
+    pub(crate) fn stream_bodies(&mut self, id: u16, consumer_tag: ShortString) {
+        if let Some(ch) = live_mut(&mut self.channels, id) {
+            ch.streamed.insert(consumer_tag);
+        }
+    }
+
     /// Channel `id`'s last delivery tag handed out (0 if none).
     pub(crate) fn last_tag(&self, id: u16) -> u64 {
         match self.channels.get(&id) {
@@ -825,7 +846,7 @@ impl<T> Core<T> {
         let Some(ch) = live_mut(&mut self.channels, channel.id) else {
             return; // checked live by channel_error above
         };
-        if !ch.flow_active {
+        if !ch.flow_active || ch.sending.is_some() {
             ch.held.push_back(HeldPublish { message, ticket });
             return;
         }
@@ -845,6 +866,129 @@ impl<T> Core<T> {
             // Not in confirm mode after all (a race with confirm.select):
             // the publish went out, there is nothing to wait for.
             None => self.settle_ticket(channel.id, ticket, Ok(true)),
+        }
+    }
+
+    /// Starts a publish whose body follows in chunks
+    /// ([`Core::publish_chunk`]): basic.publish and the content header
+    /// (`body_size`) go out now; until the last chunk, the channel's other
+    /// publishes wait. `waiter` hears `Done` when the last body frame is
+    /// queued. Settled like [`Core::publish`].
+    pub(crate) fn publish_start(
+        &mut self,
+        now: Instant,
+        channel: ChannelRef,
+        message: Box<Outgoing>,
+        start: StreamStart,
+        ticket: Option<u64>,
+        waiter: T,
+    ) {
+        let StreamStart { body_size, stream } = start;
+        if let Some(e) = self.channel_error(channel) {
+            if self.generation(channel.id) == Some(channel.generation) {
+                self.settle_ticket(channel.id, ticket, Err(e.clone()));
+            }
+            return self.reply(waiter, Err(e));
+        }
+        if live_mut(&mut self.channels, channel.id).is_some_and(|ch| ch.sending.is_some()) {
+            // The stream before it was abandoned mid-body (its abort is on
+            // its way): the channel can carry nothing more.
+            let e = abandoned_stream(channel.id);
+            self.handle_io_error(e.clone());
+            return self.reply(waiter, Err(e));
+        }
+        let written = self.out.write(|buf| {
+            encode_method(channel.id, &message.method, buf)?;
+            encode_content_header(channel.id, body_size, &message.properties, buf)
+        });
+        if let Err(e) = written {
+            let e = Error::from(e);
+            self.settle_ticket(channel.id, ticket, Err(e.clone()));
+            return self.reply(waiter, Err(e));
+        }
+        self.last_write = now;
+        let Some(ch) = live_mut(&mut self.channels, channel.id) else {
+            return; // checked live by channel_error above
+        };
+        match &mut ch.confirms {
+            Some(confirms) => confirms.sent(ticket, &message.method),
+            None => self.settle_ticket(channel.id, ticket, Ok(true)),
+        }
+        let Some(ch) = live_mut(&mut self.channels, channel.id) else {
+            return;
+        };
+        ch.sending = Some(Sending {
+            stream,
+            remaining: body_size,
+            waiter: Some(waiter),
+        });
+        if body_size == 0 {
+            self.publish_chunk(now, channel, stream, Bytes::new());
+        }
+    }
+
+    /// The next part of streamed publish `stream`'s body, sent as body
+    /// frames of at most frame_max - 8 octets (without a copy). A chunk of
+    /// a stream that is not the channel's current one (its connection was
+    /// lost since) is dropped. The last one ends the stream: the waiter
+    /// hears `Done` and the publishes held meanwhile go out.
+    pub(crate) fn publish_chunk(
+        &mut self,
+        now: Instant,
+        channel: ChannelRef,
+        stream: u64,
+        chunk: Bytes,
+    ) {
+        if self.channel_error(channel).is_some() {
+            return;
+        }
+        let Some(ch) = live_mut(&mut self.channels, channel.id) else {
+            return;
+        };
+        let Some(sending) = ch.sending.as_mut().filter(|s| s.stream == stream) else {
+            return;
+        };
+        // The handle never sends more than body_size in all.
+        let len = (chunk.len() as u64).min(sending.remaining);
+        sending.remaining -= len;
+        let done = sending.remaining == 0;
+        let chunk = chunk.slice(..len as usize);
+        let max = max_body_chunk(self.tuning.frame_max);
+        let mut offset = 0;
+        while offset < chunk.len() {
+            let end = chunk.len().min(offset + max);
+            // At most frame_max - 8 octets: fits in u32.
+            let size = (end - offset) as u32;
+            self.out
+                .write_infallible(|buf| encode_body_frame_start(channel.id, size, buf));
+            self.out.push_bytes(chunk.slice(offset..end));
+            self.out
+                .write_infallible(|buf| buf.extend_from_slice(&[FRAME_END]));
+            offset = end;
+        }
+        self.last_write = now;
+        if done {
+            let waiter = live_mut(&mut self.channels, channel.id)
+                .and_then(|ch| ch.sending.take())
+                .and_then(|s| s.waiter);
+            if let Some(w) = waiter {
+                self.reply(w, Ok(Reply::Done));
+            }
+            self.release_held(now, channel.id);
+        }
+    }
+
+    /// Streamed publish `stream`'s body source failed before its end. A
+    /// message cannot be withdrawn once its header is out, nor can anything
+    /// else be sent on the channel before its body: the connection is
+    /// dropped (the broker discards the partial message), with `error`,
+    /// and recovered when recovery is on.
+    pub(crate) fn abort_stream(&mut self, channel: ChannelRef, stream: u64, error: Error) {
+        let current = live_mut(&mut self.channels, channel.id)
+            .and_then(|ch| ch.sending.as_ref())
+            .is_some_and(|s| s.stream == stream);
+        if current && self.channel_error(channel).is_none() {
+            self.handle_io_error(error);
         }
     }
 
@@ -1291,6 +1435,27 @@ impl<T> Core<T> {
                 format!("content header on channel {id} without a method before it"),
             );
         };
+        if let (Method::BasicDeliver(d), Some(ch)) = (&method, live_mut(&mut self.channels, id)) {
+            if !ch.streamed.is_empty() && ch.streamed.contains(&d.consumer_tag) {
+                // Nothing is sized from body_size: no limit applies.
+                if header.body_size > 0 {
+                    ch.incoming = Some(Incoming::Streaming {
+                        remaining: header.body_size,
+                    });
+                }
+                let content = Box::new(Content {
+                    method,
+                    properties: header.properties,
+                    body: Bytes::new(),
+                });
+                self.events.push_back(Event::StreamStarted {
+                    channel: id,
+                    content,
+                    body_size: header.body_size,
+                });
+                return;
+            }
+        }
         // Checked before anything is sized from it: body_size is the
         // broker's claim, up to 2^64 - 1.
         let limit = self.config.max_message_size;
@@ -1313,6 +1478,9 @@ impl<T> Core<T> {
 
     fn handle_body(&mut self, now: Instant, id: u16, payload: Bytes) {
         let incoming = live_mut(&mut self.channels, id).and_then(|ch| ch.incoming.take());
+        if let Some(Incoming::Streaming { remaining }) = incoming {
+            return self.handle_streamed_body(now, id, remaining, payload);
+        }
         let Some(Incoming::AwaitingBody {
             content,
             waiter,
@@ -1344,6 +1512,22 @@ impl<T> Core<T> {
             body,
         };
         self.content_progressed(id, incoming);
+    }
+
+    /// A body frame of a streamed delivery: passed on as it is.
+    fn handle_streamed_body(&mut self, now: Instant, id: u16, remaining: u64, chunk: Bytes) {
+        let Some(remaining) = remaining.checked_sub(chunk.len() as u64) else {
+            return self.violation(
+                now,
+                ReplyCode::UNEXPECTED_FRAME,
+                format!("content body on channel {id} exceeds its body_size"),
+            );
+        };
+        if let (Some(ch), true) = (live_mut(&mut self.channels, id), remaining > 0) {
+            ch.incoming = Some(Incoming::Streaming { remaining });
+        }
+        self.events
+            .push_back(Event::BodyChunk { channel: id, chunk });
     }
 
     fn handle_channel_method(&mut self, now: Instant, id: u16, method: Method) {
@@ -1410,6 +1594,7 @@ impl<T> Core<T> {
                 // The broker cancels a consumer when its queue goes away
                 // (consumer_cancel_notify).
                 ch.unacked.consumer_ended(&cancel.consumer_tag);
+                ch.streamed.remove(&cancel.consumer_tag);
                 if !cancel.nowait {
                     let consumer_tag = cancel.consumer_tag.clone();
                     self.send_method(now, id, BasicCancelOk { consumer_tag });
@@ -1464,6 +1649,7 @@ impl<T> Core<T> {
             }
             Method::BasicCancelOk(ok) => {
                 ch.unacked.consumer_ended(&ok.consumer_tag);
+                ch.streamed.remove(&ok.consumer_tag);
                 self.events.push_back(Event::ConsumerEnded {
                     channel: id,
                     consumer_tag: ok.consumer_tag.clone(),
@@ -1617,6 +1803,21 @@ fn live_mut<T>(channels: &mut FastMap<u16, Slot<T>>, id: u16) -> Option<&mut Cha
 /// channel, so they may come after the replies to requests sent after them.
 /// Those two answer the oldest request of their kind; any other reply
 /// answers the oldest request that is not one of them.
+/// A streamed publish's size and its number on the channel (see
+/// [`Core::publish_start`]).
+pub(crate) struct StreamStart {
+    pub(crate) body_size: u64,
+    pub(crate) stream: u64,
+}
+
+/// Why a connection is dropped when a streamed publish stops mid-body.
+pub(crate) fn abandoned_stream(channel: u16) -> Error {
+    Error::io(std::io::Error::other(format!(
+        "a streamed publish on channel {channel} stopped before the end of its body: \
+         a message cannot be withdrawn once its header is sent, so the connection is dropped"
+    )))
+}
+
 fn answered_request<T>(pending: &VecDeque<Pending<T>>, ids: (u16, u16)) -> Option<usize> {
     const FLOATING: [(u16, u16); 2] = [
         (BasicConsumeOk::CLASS_ID, BasicConsumeOk::METHOD_ID),

@@ -10,7 +10,7 @@ mod settle;
 mod unacked;
 
 pub(crate) use channel::{Content, Outgoing};
-pub(crate) use connection::{ChannelRef, Core, Event, Reply};
+pub(crate) use connection::{abandoned_stream, ChannelRef, Core, Event, Reply, StreamStart};
 pub use negotiate::Tuning;
 pub(crate) use out::OutQueue;
 pub(crate) use settle::Settle;
